@@ -1,0 +1,53 @@
+# Quick start: `make run` (set up + train every pipeline on bundled data) and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Workers for nbdev_test; notebooks are small at their default parameters.
+NB_WORKERS ?= 2
+
+.PHONY: setup run test test-nbs test-py bench docs check-sync clean lab
+
+$(STAMP): settings.ini setup.py pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Every pipeline on bundled data: checkpoints + report.html under artifacts/runs/
+run: setup
+	$(BIN)/trainbook run all
+
+test: setup test-nbs test-py
+
+test-nbs: setup
+	$(BIN)/nbdev_test --n_workers $(NB_WORKERS) --timing
+
+test-py: setup
+	$(BIN)/python -m pytest -q --timeout=900 -m "not benchmark" tests
+
+bench: setup
+	$(BIN)/python -m pytest -q -s -m benchmark tests/benchmarks
+
+docs: setup
+	$(BIN)/trainbook docs build --out _site
+	$(BIN)/trainbook docs check --site _site
+
+# nbdev_export / nbdev_clean must leave no diff: the library and notebooks agree and are clean
+check-sync: setup
+	$(BIN)/nbdev_export
+	$(BIN)/nbdev_clean
+	git diff --exit-code -- nbs trainbook || (echo "nbdev_export/nbdev_clean changed files: run them and commit" && false)
+	test -z "$$(git status --porcelain --untracked-files=all -- trainbook nbs)" || (git status --porcelain -- trainbook nbs; echo "untracked generated files"; false)
+
+lab: setup
+	$(BIN)/jupyter lab nbs
+
+clean:
+	rm -rf _proc _docs _site .pytest_cache
