@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['repo_root', 'shared_dir', 'data_dir', 'artifacts_dir', 'pipelines_dir', 'configs_dir']
 
-# %% ../../nbs/core/01_paths.ipynb #bcf69e9d
+# %% ../../nbs/core/01_paths.ipynb #289dbc2b
 import os
 from pathlib import Path
 
@@ -29,8 +29,8 @@ def artifacts_dir() -> Path:
     return Path(os.environ.get("TRAINBOOK_ARTIFACTS", repo_root() / "artifacts"))
 
 def pipelines_dir() -> Path:
-    "The papermill training notebooks, one per pipeline."
-    return repo_root() / "nbs" / "pipelines"
+    "The papermill training notebooks, one per pipeline (`$TRAINBOOK_PIPELINES` overrides)."
+    return Path(os.environ.get("TRAINBOOK_PIPELINES", repo_root() / "nbs" / "pipelines"))
 
 def configs_dir() -> Path:
     return repo_root() / "configs"

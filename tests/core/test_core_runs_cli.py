@@ -1,0 +1,73 @@
+"""`trainbook run` / `trainbook runs` / exit codes, on two tiny pipeline notebooks made here."""
+import json, os, subprocess, sys
+from pathlib import Path
+import nbformat
+import pytest
+
+TRAINBOOK = [sys.executable, "-c", "import sys; from trainbook.core.cli import main; sys.exit(main())"]
+
+
+def _pipeline(path: Path, body: str):
+    params = nbformat.v4.new_code_cell("out_dir = None\nscale = 1.0")
+    params.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {path.stem}"), params,
+                                         nbformat.v4.new_code_cell(body)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+
+
+@pytest.fixture
+def env(tmp_path):
+    pipes = tmp_path / "pipelines"; pipes.mkdir()
+    _pipeline(pipes / "good.ipynb", "from trainbook.core.runs import resolve_out_dir, save_run_metrics\n"
+              "out = resolve_out_dir(out_dir, 'good')\n(out / 'model.pt').write_bytes(b'weights')\n"
+              "print('ACCURACY', 0.5 * scale)\nsave_run_metrics(out, {'accuracy': 0.5 * scale})")
+    _pipeline(pipes / "bad.ipynb", "raise ValueError('the data is not there')")
+    return {**os.environ, "TRAINBOOK_PIPELINES": str(pipes), "TRAINBOOK_ARTIFACTS": str(tmp_path / "art")}
+
+
+def _tb(args, env):
+    return subprocess.run(TRAINBOOK + args, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_run_writes_notebook_report_metrics_manifest(env, tmp_path):
+    r = _tb(["run", "good", "-p", "scale", "1.5"], env)
+    assert r.returncode == 0, r.stderr
+    (run,) = (tmp_path / "art" / "runs" / "good").iterdir()
+    names = {p.name for p in run.iterdir()}
+    assert {"good.ipynb", "report.html", "metrics.json", "run.json", "manifest.json", "model.pt"} <= names
+    assert json.loads((run / "metrics.json").read_text())["metrics"] == {"accuracy": 0.75}
+    html = (run / "report.html").read_text()
+    assert "ACCURACY 0.75" in html and "save_run_metrics" not in html      # outputs shown, code hidden
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["schema_version"] == 1 and "model.pt" in manifest["files"]
+    listing = _tb(["runs"], env)
+    assert listing.returncode == 0 and "good" in listing.stdout and "0.75" in listing.stdout
+
+
+def test_failing_run_exits_nonzero_and_keeps_report(env, tmp_path):
+    r = _tb(["run", "bad"], env)
+    assert r.returncode == 1
+    assert "the data is not there" in r.stderr
+    (run,) = (tmp_path / "art" / "runs" / "bad").iterdir()
+    assert json.loads((run / "run.json").read_text())["status"] == "failed"
+    assert "the data is not there" in (run / "report.html").read_text()
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["run", "nope"], "unknown pipeline 'nope'"),
+    (["run", "all", "--out", "x"], "--out names one run folder"),
+])
+def test_user_errors_one_line_exit_2(env, args, msg):
+    r = _tb(args, env)
+    assert r.returncode == 2 and msg in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_help_everywhere(env):
+    r = _tb(["--help"], env)
+    assert r.returncode == 0 and "run" in r.stdout and "docs" in r.stdout
+    for sub in (["run", "--help"], ["runs", "--help"], ["docs", "build", "--help"]):
+        assert _tb(sub, env).returncode == 0
+    bad = _tb(["frobnicate"], env)
+    assert bad.returncode == 2
