@@ -6,19 +6,21 @@
 __all__ = ['MANIFEST', 'atomic_write', 'write_json', 'read_json', 'save_torch', 'load_torch', 'check_state_dict', 'sha256_file',
            'write_manifest', 'verify_manifest']
 
-# %% ../../nbs/core/03_artifacts.ipynb #8eb21889
+# %% ../../nbs/core/03_artifacts.ipynb #69e12cad
 import contextlib, datetime, hashlib, json, os, tempfile
 from pathlib import Path
 import torch
 from .errors import CheckpointError, DataError
 
-# %% ../../nbs/core/03_artifacts.ipynb #a788aa21
+# %% ../../nbs/core/03_artifacts.ipynb #5b8d8ae6
 @contextlib.contextmanager
 def atomic_write(path, mode="w", encoding="utf-8"):
     "Yield a file object for `path`; it replaces `path` only if the block finishes without error."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0); os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes owner-only files; artifacts are shared like any other file
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": encoding})) as f:
             yield f
@@ -28,7 +30,7 @@ def atomic_write(path, mode="w", encoding="utf-8"):
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
 
-# %% ../../nbs/core/03_artifacts.ipynb #09912f50
+# %% ../../nbs/core/03_artifacts.ipynb #9b1a456e
 def _jsonable(o):
     if isinstance(o, Path): return str(o)
     if hasattr(o, "item"): return o.item()      # numpy / torch scalars
@@ -54,7 +56,7 @@ def read_json(path, schema: str | None = None, version: int | None = None) -> di
         raise CheckpointError(f"{p}: schema '{schema}' version {d.get('schema_version')} is not supported (expected {version})")
     return d
 
-# %% ../../nbs/core/03_artifacts.ipynb #6adbf0af
+# %% ../../nbs/core/03_artifacts.ipynb #03fd62cd
 def save_torch(path, obj):
     "`torch.save` through an atomic write."
     with atomic_write(path, "wb") as f: torch.save(obj, f)
@@ -82,7 +84,7 @@ def check_state_dict(model: torch.nn.Module, state: dict, path="checkpoint"):
     model.load_state_dict(state)
     return model
 
-# %% ../../nbs/core/03_artifacts.ipynb #d4daa876
+# %% ../../nbs/core/03_artifacts.ipynb #3ffdcac3
 def sha256_file(path, chunk=1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['classification_summary', 'binary_summary', 'tune_threshold', 'multilabel_summary']
 
-# %% ../../nbs/core/04_metrics.ipynb #a753e5a2
+# %% ../../nbs/core/04_metrics.ipynb #9b0519bb
 import numpy as np
 from sklearn import metrics as skm
 
@@ -13,6 +13,10 @@ def classification_summary(y_true, y_pred, labels=None) -> dict:
     "Accuracy, macro F1, per-class precision/recall/F1/support and the confusion matrix."
     y_true, y_pred = list(y_true), list(y_pred)
     labels = list(labels) if labels is not None else sorted(set(y_true) | set(y_pred))
+    if not y_true:   # an empty subset (e.g. no evidence-bearing records in a real file) is reported, not a crash
+        return {"n": 0, "accuracy": float("nan"), "macro_f1": float("nan"), "labels": [str(l) for l in labels],
+                "per_class": {str(l): {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0} for l in labels},
+                "confusion": [[0] * len(labels) for _ in labels]}
     p, r, f, s = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     return {
         "n": len(y_true),
@@ -24,7 +28,7 @@ def classification_summary(y_true, y_pred, labels=None) -> dict:
         "labels": [str(l) for l in labels],
     }
 
-# %% ../../nbs/core/04_metrics.ipynb #c0cb1dfe
+# %% ../../nbs/core/04_metrics.ipynb #7c5d3a57
 def binary_summary(y_true, scores, threshold: float = 0.5) -> dict:
     "Imbalance-aware binary metrics; the minority class is the rarer label in `y_true`."
     y = np.asarray(y_true).astype(int); sc = np.asarray(scores, dtype=float)
@@ -51,7 +55,7 @@ def tune_threshold(y_true, scores, metric: str = "f1") -> float:
     best = max(cands, key=lambda t: (binary_summary(y, sc, t)[key], -abs(t - 0.5)))
     return float(best)
 
-# %% ../../nbs/core/04_metrics.ipynb #e619bca7
+# %% ../../nbs/core/04_metrics.ipynb #d96f57d2
 def multilabel_summary(Y_true, Y_pred, labels) -> dict:
     "True micro and macro F1 over a multi-label indicator matrix (not a per-sample average), per label."
     Yt, Yp = np.asarray(Y_true).astype(int), np.asarray(Y_pred).astype(int)

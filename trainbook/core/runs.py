@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['list_pipelines', 'resolve_out_dir', 'save_run_metrics', 'run_params', 'run_pipeline', 'list_runs']
 
-# %% ../../nbs/core/07_runs.ipynb #9aa94f77
+# %% ../../nbs/core/07_runs.ipynb #27a952a5
 import datetime, os, sys, tempfile, time
 from pathlib import Path
 import yaml
@@ -13,7 +13,7 @@ from .artifacts import read_json, write_json, write_manifest
 from .errors import UserError
 from .paths import artifacts_dir, configs_dir, pipelines_dir
 
-# %% ../../nbs/core/07_runs.ipynb #944a3d38
+# %% ../../nbs/core/07_runs.ipynb #5406aefb
 def list_pipelines() -> list[str]:
     "Names of the pipeline notebooks under `nbs/pipelines/`."
     return sorted(p.stem for p in pipelines_dir().glob("*.ipynb"))
@@ -41,7 +41,7 @@ def run_params(name: str, overrides: dict | None = None, quick: bool = False) ->
         if not isinstance(base, dict): raise UserError(f"{p}: expected a mapping of notebook parameters")
     return {**base, **(overrides or {})}
 
-# %% ../../nbs/core/07_runs.ipynb #1685f37b
+# %% ../../nbs/core/07_runs.ipynb #e9ba8fab
 def _timestamp(): return datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
 
 def run_pipeline(name: str, params: dict | None = None, out=None, quick: bool = False,
@@ -59,7 +59,7 @@ def run_pipeline(name: str, params: dict | None = None, out=None, quick: bool = 
     t0, status, error = time.time(), "ok", None
     try:
         pm.execute_notebook(str(nb), str(executed), parameters=params, cwd=str(nb.parent),
-                            kernel_name=kernel_name or "python3", progress_bar=False,
+                            kernel_name=kernel_name or "python3", language="python", progress_bar=False,
                             log_output=log_output, stdout_file=None if log_output else None)
     except pm.PapermillExecutionError as e:
         status, error = "failed", f"{e.ename}: {e.evalue}"
@@ -73,7 +73,7 @@ def run_pipeline(name: str, params: dict | None = None, out=None, quick: bool = 
     write_manifest(out)
     return {**rec, "out_dir": str(out)}
 
-# %% ../../nbs/core/07_runs.ipynb #58303e5e
+# %% ../../nbs/core/07_runs.ipynb #c1ade84b
 def list_runs(root=None):
     "A DataFrame of past runs (newest first) with status, wall time and headline metrics."
     import pandas as pd

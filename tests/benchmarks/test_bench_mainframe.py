@@ -1,0 +1,96 @@
+"""Inference throughput on a generated RDW dump (default >= 50 MB) vs a plain stdlib decode pass over the same bytes.
+
+Size: `TRAINBOOK_BENCH_MB` (default 50). Model: `TRAINBOOK_BENCH_CHECKPOINT` (a multihead.pt, e.g. the pipeline's),
+else a small model (d_model=32, 1 encoder layer, 256-byte windows) trained for one short epoch here; throughput
+depends on the architecture and on how many spans it predicts, not on how well it is trained, but an untrained model
+predicts a boundary at random bytes, so it is trained briefly to emit realistic spans. Inference runs in a child
+process so its peak RSS is its own."""
+import dataclasses, json, os, subprocess, sys, time
+from pathlib import Path
+import pytest
+
+CHILD = r'''
+import json, resource, sys, time
+path, ckpt, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+t0 = time.perf_counter()
+if mode == "stdlib":
+    # a plain pass a user could write: read RDWs with the stdlib, decode every payload as cp037 text
+    n = 0
+    with open(path, "rb") as f:
+        buf = b""
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk and not buf: break
+            buf += chunk; i = 0
+            while i + 4 <= len(buf):
+                L = int.from_bytes(buf[i:i + 2], "big")
+                if i + L > len(buf): break
+                buf[i + 4:i + L].decode("cp037"); n += 1; i += L
+            buf = buf[i:]
+            if not chunk: break
+elif mode == "load":
+    # the floor: interpreter + torch + trainbook + the model, no data
+    from trainbook.mainframe.infer import _model
+    _model(ckpt, "cpu"); n = 0
+else:
+    from trainbook.mainframe.infer import infer_file, write_results
+    from trainbook.mainframe.records import ReadStats
+    class Null:
+        def write(self, s): return len(s)
+    st = ReadStats()
+    n = write_results(infer_file(path, ckpt, batch_records=512, batch_size=256, stats=st), Null(), "jsonl")
+dt = time.perf_counter() - t0
+print(json.dumps({"records": n, "seconds": dt, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+'''
+
+
+def _dump(path: Path, mb: float) -> int:
+    "A >= `mb` MB RDW file of copybook-synthesised records (2,000 distinct records repeated)."
+    from trainbook.mainframe.records import encode_records
+    from trainbook.mainframe.synth import CopybookSynthConfig, generate_copybook_dataset
+    ds = generate_copybook_dataset(CopybookSynthConfig(n_layouts=40, records_per_layout=50, variable_length=True, seed=3))
+    block = encode_records([r.data for r in ds.records], "rdw")
+    reps = max(1, int(mb * 1e6 / len(block)) + 1)
+    with open(path, "wb") as f:
+        for _ in range(reps): f.write(block)
+    return reps * len(ds.records)
+
+
+def _checkpoint(tmp: Path) -> Path:
+    if os.environ.get("TRAINBOOK_BENCH_CHECKPOINT"): return Path(os.environ["TRAINBOOK_BENCH_CHECKPOINT"])
+    from trainbook.mainframe.multitask import MultiTaskConfig, MultiTaskModelConfig, _default_train, train_multitask
+    train_multitask(MultiTaskConfig(output_dir=str(tmp / "m"), n_flat=400, n_copybooks=20, records_per_copybook=10,
+                                    n_val_flat=20, n_val_copybooks=2, n_test_flat=10, n_test_copybooks=2, test_records_per_copybook=2,
+                                    real_train_files=[], real_test_files=[],
+                                    model=MultiTaskModelConfig(d_model=32, n_heads=2, n_layers=1, max_len=256),
+                                    train=dataclasses.replace(_default_train(), epochs=2, device="cpu", progress=False)))
+    return tmp / "m" / "multihead.pt"
+
+
+def _child(path, ckpt, mode) -> dict:
+    r = subprocess.run([sys.executable, "-c", CHILD, str(path), str(ckpt), mode], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.benchmark
+def test_bench_infer_throughput(tmp_path):
+    mb = float(os.environ.get("TRAINBOOK_BENCH_MB", "50"))
+    path = tmp_path / "dump.rdw"
+    n = _dump(path, mb)
+    size = path.stat().st_size
+    ckpt = _checkpoint(tmp_path)
+    base = _child(path, ckpt, "stdlib")
+    inf = _child(path, ckpt, "infer")
+    floor = _child(path, ckpt, "load")
+    ratio = inf["seconds"] / base["seconds"]
+    print(f"\nmainframe infer: {size / 1e6:.1f} MB, {n:,} records, checkpoint {ckpt.name}")
+    print(f"  model inference: {size / 1e6 / inf['seconds']:.2f} MB/s, {n / inf['seconds']:,.0f} records/s, "
+          f"{inf['seconds']:.1f} s, peak RSS {inf['peak_rss_mb']:.0f} MB")
+    print(f"  stdlib RDW + cp037 decode: {size / 1e6 / base['seconds']:.1f} MB/s, {n / base['seconds']:,.0f} records/s, "
+          f"peak RSS {base['peak_rss_mb']:.0f} MB")
+    print(f"  ratio (inference time / stdlib decode time): {ratio:.1f}x")
+    print(f"  peak RSS above the loaded-model floor ({floor['peak_rss_mb']:.0f} MB): {inf['peak_rss_mb'] - floor['peak_rss_mb']:.0f} MB")
+    assert inf["records"] == base["records"] == n
+    # streaming: the child holds one chunk of records, not the dump
+    assert inf["peak_rss_mb"] - floor["peak_rss_mb"] < 400

@@ -1,0 +1,102 @@
+"Frozen-LM invariance, tiny end-to-end pre-training, checkpoints, export round-trip, CLI."
+import json
+import pytest
+import torch
+from trainbook.core.cli import main
+from trainbook.core.errors import CheckpointError
+from trainbook.core.artifacts import load_torch
+from trainbook.resource.data import ConfigTable, make_profiling_frame, tool_registry, load_config_table
+from trainbook.resource.lm import LMConfig, pretrain_lm, load_frozen_lm
+from trainbook.resource.encoder import lm_tool_embeddings
+from trainbook.resource.pretrain import PretrainEncoderConfig, run_pretrain, load_pretrained_encoder
+from trainbook.resource.export import load_export, verify_export, config_embeddings, MASKS, LOOKUP
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    "A 3-tool, 36-configuration registry on disk and a tiny LM trained on it."
+    d = tmp_path_factory.mktemp("resource")
+    frame = make_profiling_frame()
+    frame = frame[frame.tool.isin(["image_classification", "object_detection", "super_resolution"])].iloc[::20].reset_index(drop=True)
+    (d/"tools.json").write_text(json.dumps(tool_registry()))
+    frame.to_csv(d/"profiling.csv", index=False)
+    table = load_config_table(d/"tools.json", d/"profiling.csv")
+    pretrain_lm(table, d/"lm", LMConfig(hidden_size=32, intermediate_size=64, epochs=1, split_epochs=1, device="cpu"))
+    return d, table
+
+def _lm_state(path):
+    lm, _ = load_frozen_lm(path)
+    return {k: v.clone() for k, v in lm.state_dict().items()}
+
+def test_frozen_lm_invariance_and_checkpoints(small):
+    d, table = small
+    before = _lm_state(d/"lm")
+    lm_and_tok = load_frozen_lm(d/"lm")
+    assert not any(p.requires_grad for p in lm_and_tok[0].parameters())
+    cfg = PretrainEncoderConfig(llm_model=str(d/"lm"), num_epochs=2, num_copies=2, checkpoint_freq=1, batch_size=16,
+                                num_heads=4, device="cpu", output_dir=str(d/"enc"), target_loss=0.0)
+    summary, cap, *_ = run_pretrain(cfg, lm_and_tok=lm_and_tok, table=table)
+    # the in-memory LM that produced the gradients is bit-for-bit unchanged
+    assert summary["lm_unchanged"]
+    after = {k: v for k, v in lm_and_tok[0].state_dict().items()}
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    # ... while the encoder did train
+    init = load_torch(d/"enc"/"encoder_checkpoint_epoch1.pt")["state_dict"]
+    final = load_torch(d/"enc"/"pretrained_encoder.pt")["state_dict"]
+    assert not torch.equal(init["resource.net.0.weight"], load_torch(d/"enc"/"encoder_checkpoint_epoch2.pt")["state_dict"]["resource.net.0.weight"])
+    # checkpoints: no LM weights inside, the public names, a history
+    assert not any(k.startswith("lm.") or "model.layers" in k for k in final)
+    assert {p.name for p in (d/"enc").glob("encoder_checkpoint_epoch*.pt")} == {"encoder_checkpoint_epoch1.pt", "encoder_checkpoint_epoch2.pt"}
+    assert len((d/"enc"/"metrics.jsonl").read_text().splitlines()) == 2
+    rec = json.loads((d/"enc"/"reconstruction.json").read_text())["reconstruction"]
+    assert set(rec) == {"style0", "style1", "style2"} and rec["style0"]["num_configs"] == len(table)
+    enc, cfg2, norm, meta = load_pretrained_encoder(d/"enc"/"pretrained_encoder.pt")
+    assert meta["tool_names"] == table.tool_names and cfg2.num_heads == 4
+
+def test_export_round_trip_via_cli(small):
+    d, table = small
+    if not (d/"enc"/"pretrained_encoder.pt").exists(): pytest.skip("needs the pre-training test")
+    args = ["resource", "export", "--encoder", str(d/"enc"/"pretrained_encoder.pt"), "--out", str(d/"export"),
+            "--tools", str(d/"tools.json"), "--profiles", str(d/"profiling.csv")]
+    assert main(args) == 0
+    w, lookup, masks, payload = load_export(d/"export")
+    enc, _, norm, _ = load_pretrained_encoder(d/"enc"/"pretrained_encoder.pt")
+    assert torch.equal(w, config_embeddings(enc, table, norm))
+    assert payload["num_configs"] == len(table) == w.shape[0] and payload["hidden_dim"] == 32 == w.shape[1]
+    assert lookup[0] == table.record(0) and masks == table.mask_map()
+    assert verify_export(d/"export", table)["ok"]
+    m = json.loads((d/"export"/MASKS).read_text()); m["tools"]["super_resolution"] = m["tools"]["super_resolution"][:-1]
+    (d/"export"/MASKS).write_text(json.dumps(m))
+    with pytest.raises(CheckpointError, match="exactly once"): verify_export(d/"export", table)
+    assert main(args) == 0                                           # re-export repairs it
+    lk = json.loads((d/"export"/LOOKUP).read_text()); lk["configs"]["0"]["tool_name"] = "super_resolution"
+    (d/"export"/LOOKUP).write_text(json.dumps(lk))
+    with pytest.raises(CheckpointError, match="ids of other tools"): verify_export(d/"export")
+
+def test_mean_pool_ignores_padding(small):
+    d, _ = small
+    lm, tok = load_frozen_lm(d/"lm")
+    e = lm.get_input_embeddings().weight
+    got = lm_tool_embeddings(lm, tok, ["small medium large", "small"])
+    ids = tok("small medium large", add_special_tokens=False).input_ids
+    assert len(ids) == 3
+    torch.testing.assert_close(got[0], e[ids].mean(0))
+    torch.testing.assert_close(got[1], e[ids[0]])                   # not averaged with two pad rows
+
+def test_cli_errors_and_overrides(small, capsys):
+    d, _ = small
+    assert main(["resource", "pretrain", "--llm_model", str(d/"nothing"), "--device", "cpu"]) == 2
+    assert "no language model" in capsys.readouterr().err
+    assert main(["resource", "pretrain", "--set", "bogus_key=1"]) == 2
+    assert main(["resource", "export", "--encoder", str(d/"missing.pt")]) == 2
+
+def test_minilm_semantic_stream(small):
+    "Stream A option: MiniLM embeddings of the tool descriptions, projected to the LM width."
+    d, table = small
+    from trainbook.resource.pretrain import build_captioner
+    cfg = PretrainEncoderConfig(llm_model=str(d/"lm"), semantic="minilm", num_heads=4, device="cpu")
+    cap, tok, table2, norm = build_captioner(cfg, table)
+    assert tuple(cap.encoder.semantic.shape) == (3, 384) and isinstance(cap.encoder.sem_proj, torch.nn.Linear)
+    feats = torch.from_numpy(norm(table.raw_features()[:4])); tools = torch.from_numpy(table.tool_ids()[:4])
+    assert cap.encoder(tools, feats).shape == (4, 32)
+    # the three tools' descriptions are embedded differently
+    assert torch.cdist(cap.encoder.semantic, cap.encoder.semantic).triu(1).max() > 0.1

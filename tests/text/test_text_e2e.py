@@ -1,0 +1,81 @@
+"A tiny end-to-end run: train on the committed samples, reload from the run folder, predict, CLI, attention maps."
+import json
+
+import numpy as np
+import pytest
+
+from trainbook.core.cli import main
+from trainbook.core.paths import repo_root
+from trainbook.text.inference import MultiTaskPredictor, plot_attention
+from trainbook.text.train import load_text_config, train_multitask
+
+TINY = ["tokenizer.name=bpe", "tokenizer.vocab_size=600", "model.init_encoder=null", "model.preset=tiny", "model.heads=0",
+        "model.ffn=0", "model.decoder_layers=0", "tokenizer.max_source_len=64", "tokenizer.max_target_len=16",
+        "data.max_train={emotion: 120, topic: 120, summarization: 48}", "data.max_val={emotion: 40, topic: 40, summarization: 16}",
+        "trainer.steps_per_epoch=6", "trainer.eval_rows=16", "trainer.batch_sizes={summarization: 8, emotion: 16, topic: 16}",
+        "train.epochs=2", "train.device=cpu", "eval.num_beams=2", "eval.max_summary_len=8"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("text_run")
+    run = train_multitask(load_text_config(repo_root() / "configs/training/default.yaml", TINY), out)
+    return out, run
+
+
+def test_run_folder_layout(tiny_run):
+    out, run = tiny_run
+    for rel in ["config.yaml", "artifacts/hf_tokenizer/tokenizer.json", "artifacts/labels.json", "checkpoints/model.pt",
+                "checkpoints/best.pt", "checkpoints/last.pt", "checkpoints/metrics.jsonl"]:
+        assert (out / rel).exists(), rel
+    hist = [json.loads(l) for l in (out / "checkpoints" / "metrics.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in hist] == [1, 2] and all("val_topic_accuracy" in h for h in hist)
+    assert run.meta["train_rows"] == {"summarization": 48, "emotion": 120, "topic": 120}
+
+
+def test_predict_from_run_folder(tiny_run):
+    out, run = tiny_run
+    pred = MultiTaskPredictor.from_run(out)
+    res = pred.predict(["Stocks fell sharply on Monday after the bank raised rates.", "I love this so much!"])
+    assert len(res) == 2
+    for r in res:
+        assert set(r) == {"summary", "emotions", "topic", "topic_probs"}
+        assert isinstance(r["summary"], str) and len(r["emotions"]) == 28
+        assert r["topic"] in {"World", "Sports", "Business", "Sci/Tech"}
+        assert abs(sum(r["topic_probs"].values()) - 1) < 1e-3
+        assert all(0 <= p <= 1 for p in r["emotions"].values())
+    # the reloaded model is the trained one
+    import torch
+    a = dict(run.model.state_dict()); b = pred.model.state_dict()
+    assert all(torch.equal(a[k].cpu(), b[k]) for k in a)
+
+
+def test_attention_maps(tiny_run):
+    out, _ = tiny_run
+    maps = MultiTaskPredictor.from_run(out).attention_maps("We propose a new method for summarization of papers.")
+    L, H, S, S2 = maps["encoder"].shape
+    assert S == S2 == len(maps["source_tokens"])
+    Lc, Hc, T, Sc = maps["cross"].shape
+    assert Sc == S and T == len(maps["summary_tokens"])
+    assert np.allclose(maps["encoder"].sum(-1), 1, atol=1e-4) and np.allclose(maps["cross"].sum(-1), 1, atol=1e-4)
+    assert plot_attention(maps, "cross") is not None
+
+
+def test_cli_predict_and_errors(tiny_run, tmp_path, capsys):
+    out, _ = tiny_run
+    assert main(["text", "predict", "--checkpoint", str(out), "--beams", "1", "The team won the final game."]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[0])
+    assert {"summary", "emotions", "topic", "topic_probs"} <= set(row)
+    f = tmp_path / "in.jsonl"; f.write_text('{"text": "Oil prices rose."}\n{"text": ""}\n')
+    assert main(["text", "predict", "--checkpoint", str(out), "--input", str(f)]) == 2
+    assert "in.jsonl: line 2" in capsys.readouterr().err
+    assert main(["text", "predict", "--checkpoint", str(tmp_path), "hi"]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
+    assert main(["text", "train", "--config", str(repo_root() / "configs/training/default.yaml"), "model.nonsense=1"]) == 2
+    assert "unknown config key 'model.nonsense'" in capsys.readouterr().err
+
+
+def test_cli_train_tiny(tmp_path, capsys):
+    rc = main(["text", "train", "--config", str(repo_root() / "configs/training/default.yaml"), "--out", str(tmp_path / "r"), *TINY, "train.epochs=1"])
+    assert rc == 0 and (tmp_path / "r" / "checkpoints" / "model.pt").exists()
+    assert "run folder" in capsys.readouterr().out
