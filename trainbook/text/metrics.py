@@ -52,8 +52,9 @@ def decide_emotions(P, threshold) -> np.ndarray:
     none = ~pred.any(1); pred[none, P[none].argmax(1)] = True
     return pred
 
-def tune_multilabel_threshold(Y_val, P_val, grid=THRESHOLDS) -> float:
-    "The one global threshold that maximises micro F1 on validation (ties → closer to 0.5)."
+def tune_multilabel_threshold(Y_val, P_val, grid=None) -> float:
+    "The one global threshold that maximises micro F1 on validation (ties → closer to 0.5); `grid` defaults to `THRESHOLDS`."
+    grid = THRESHOLDS if grid is None else grid
     from sklearn.metrics import f1_score
     Y = np.asarray(Y_val).astype(int)
     best = max(grid, key=lambda t: (f1_score(Y, decide_emotions(P_val, t), average="micro", zero_division=0), -abs(t - 0.5)))
