@@ -7,7 +7,6 @@ from trainbook.mainframe.autodecode import decode_predicted_file, decode_result,
 from trainbook.mainframe.codecs import cobrix_render, encode
 from trainbook.mainframe.fields import encode_binary, encode_packed, encode_zoned
 from trainbook.mainframe.infer import InferenceResult, TagSpan
-from trainbook.mainframe.multitask import MultiTaskConfig, MultiTaskModelConfig, _default_train, train_multitask
 from trainbook.mainframe.records import encode_records
 from test_mainframe_multitask import run_cli
 
@@ -54,17 +53,6 @@ def test_decode_result_uses_payload_offsets():
     r = InferenceResult(0, 0, len(stored), 4, "cp500", 0.9, {}, spans, [s.start for s in spans])
     out = decode_result(stored, r, "cp500")
     assert [(f["start"], f["end"], f["tag"], f["value"]) for f in out] == [(0, 10, "TEXT", "ACME CORP"), (10, 12, "PACKED", -5), (12, 14, "BINARY", 300)]
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    out = tmp_path_factory.mktemp("dec")
-    train_multitask(MultiTaskConfig(output_dir=str(out), n_flat=150, n_copybooks=6, records_per_copybook=5, n_val_flat=20,
-                                    n_val_copybooks=2, n_test_flat=10, n_test_copybooks=2, test_records_per_copybook=2,
-                                    real_train_files=[], real_test_files=[],
-                                    model=MultiTaskModelConfig(d_model=32, n_heads=2, n_layers=1, max_len=64),
-                                    train=dataclasses.replace(_default_train(), epochs=1, device="cpu", progress=False)))
-    return out / "multihead.pt"
 
 
 def test_predicted_decode_stream_and_cli(ckpt, tmp_path, capsys):
