@@ -7,7 +7,7 @@ __all__ = ['CODEC_ID', 'CODEC_VERSION', 'MANIFEST_VERSION', 'MODEL_FORMAT', 'PAC
            'MAX_PAYLOAD_BYTES', 'is_int_packing', 'check_packing', 'payload_bytes', 'payload_schema_string',
            'payload_schema_hash', 'quantize', 'dequantize', 'pack_latent', 'unpack_latent', 'auto_scale',
            'transmission', 'check_delta', 'encode_layers', 'decode_layers', 'Norm', 'git_commit', 'BamCodec',
-           'pca_codec']
+           'ranged_pca', 'pca_codec']
 
 # %% ../../nbs/bam/01_artifacts.ipynb #ffe85ec4
 import hashlib, json, subprocess, datetime
@@ -340,12 +340,21 @@ class BamCodec:
     def param_count(self) -> int: return int(sum(Wm.size + Vm.size for Wm, Vm in self.layers))
 
 # %% ../../nbs/bam/01_artifacts.ipynb #d880bbd5
-def pca_codec(X, latent_dim: int, packing: str = "int16", scale=None, window_W: int = 1, norm: Norm | None = None) -> BamCodec:
-    "A linear (δ=0) one-layer codec from z-scored PCA: the identity codec when latent_dim == dims."
-    norm = norm or Norm.fit(X)
-    Z = norm.forward(X)
+def ranged_pca(Z, latent_dim: int, margin: float = 1.02):
+    "(encoder, decoder) matrices of z-PCA with every component divided by its train range × `margin`."
+    # A payload has ONE int scale: with raw PCA it is set by the first component's range and the
+    # small components are quantised far more coarsely than they need; ranging each component to ±1
+    # gives each the full int range (the baseline a careful user would build, and the codec's init).
     _, _, Vt = np.linalg.svd(Z - Z.mean(0), full_matrices=False)
     P = np.zeros((latent_dim, Z.shape[1])); k = min(latent_dim, Vt.shape[0]); P[:k] = Vt[:k]
-    if scale is None and is_int_packing(packing): scale = auto_scale(Z @ P.T, packing)
-    return BamCodec([(P.astype(np.float32), P.T.astype(np.float32))], norm, latent_dim, packing, scale, 0.0,
+    r = np.abs(Z @ P.T).max(axis=0) * margin; r = np.where(r > 1e-9, r, 1.0)
+    return P / r[:, None], P.T * r[None, :]
+
+def pca_codec(X, latent_dim: int, packing: str = "int16", scale=None, window_W: int = 1, norm: Norm | None = None) -> BamCodec:
+    "A linear (δ=0) one-layer codec from range-scaled z-PCA: the identity codec when latent_dim == dims."
+    norm = norm or Norm.fit(X)
+    Z = norm.forward(X)
+    Wn, Vn = ranged_pca(Z, latent_dim)
+    if scale is None and is_int_packing(packing): scale = auto_scale(Z @ Wn.T, packing)
+    return BamCodec([(Wn.astype(np.float32), Vn.astype(np.float32))], norm, latent_dim, packing, scale, 0.0,
                     input_dims=12, window_W=window_W)

@@ -17,7 +17,7 @@ import torch
 from ..core.errors import ConfigError, UserError
 from ..core.train import TrainConfig, fit
 from .data import WindowSet, train_mask
-from .artifacts import (BamCodec, Norm, check_delta, check_packing, is_int_packing, auto_scale,
+from .artifacts import (BamCodec, Norm, check_delta, check_packing, is_int_packing, auto_scale, ranged_pca,
                                      DEFAULT_SCALE, PACKING_DTYPE, payload_bytes, MAX_PAYLOAD_BYTES)
 from .febam import model_stats
 
@@ -111,21 +111,11 @@ def quantize_t(y, packing, scale, train: bool, noise: bool = True):
 
 # %% ../../nbs/bam/03_gradient.ipynb #223a1008
 def pca_init(net: BamNet, Z: np.ndarray):
-    "Layer 0 = whitened z-PCA (latents fill ±1), later layers pass the first components through."
-    Zc = Z - Z.mean(0)
-    _, _, Vt = np.linalg.svd(Zc, full_matrices=False)
+    "Layer 0 = range-scaled z-PCA (`artifacts.ranged_pca`, latents fill ±1), later layers pass the first components through."
     with torch.no_grad():
-        x = Z
         for li, (Wm, Vm) in enumerate(zip(net.W, net.V)):
             out, inp = Wm.shape
-            if li == 0:
-                P = np.zeros((out, inp)); k = min(out, Vt.shape[0]); P[:k] = Vt[:k]
-                # range = max |component| on train (+2%): whitening must not clip outliers that PCA's
-                # single auto-scale would have carried
-                r = np.abs(Z @ P.T).max(axis=0) * 1.02; r = np.where(r > 1e-9, r, 1.0)
-                Wn, Vn = P / r[:, None], P.T * r[None, :]
-            else:
-                Wn = np.eye(out, inp); Vn = np.eye(inp, out)
+            Wn, Vn = ranged_pca(Z, out) if li == 0 else (np.eye(out, inp), np.eye(inp, out))
             Wm.copy_(torch.tensor(Wn, dtype=Wm.dtype)); Vm.copy_(torch.tensor(Vn, dtype=Vm.dtype))
 
 # %% ../../nbs/bam/03_gradient.ipynb #00e686a7
