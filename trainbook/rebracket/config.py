@@ -46,11 +46,15 @@ class TextEncoderConfig:
     hidden_size: int | None = None        # None: read from the encoder; else checked against it
     max_length: int = 512
     freeze_layers: int = 0                # bottom layers frozen (with the embeddings); -1 = whole encoder
-    pooling: Literal["cls", "mean", "max", "attention"] = "mean"   # attention: learned, in the head
+    hidden_layer: int = -1                # whose token states are used: -1 the last layer, 0 the embedding output, k layer k
+    # cls|mean|max|attention pool the token states, then the MLP classifies; token_max|token_lse|
+    # token_mean|token_sum run the MLP on every token's state and pool its outputs (a marker detector)
+    pooling: Literal["cls", "mean", "max", "attention", "token_max", "token_lse", "token_mean", "token_sum"] = "mean"
 
     def validate(self):
         if self.max_length < 8: raise ConfigError("config key 'model.text_encoder.max_length' must be >= 8")
         if self.freeze_layers < -1: raise ConfigError("config key 'model.text_encoder.freeze_layers' must be >= -1")
+        if self.hidden_layer < -1: raise ConfigError("config key 'model.text_encoder.hidden_layer' must be >= -1")
 
 @dataclass
 class ClassifierConfig:
@@ -93,7 +97,10 @@ class TrainingConfig:
     pos_weight: float | Literal["auto", "none"] = "auto"   # auto = n_neg / n_pos (class weights for multiclass)
     oversample: bool = False              # repeat minority-class songs up to the majority count
     focal_gamma: float = 0.0              # > 0: focal loss instead of (weighted) cross-entropy
-    threshold_metric: Literal["f1", "macro_f1", "balanced_accuracy"] = "f1"   # chosen on validation
+    # the model's decision threshold: chosen on the validation songs to maximise this metric, or
+    # "none" = 0.5 (pos_weight already balances the classes; a threshold fitted to ~13 validation
+    # songs is noisier than that). The TF-IDF baseline is always validation-tuned ("f1" when "none").
+    threshold_metric: Literal["f1", "macro_f1", "balanced_accuracy", "none"] = "f1"
     # speed: every track of a song shares its concept
     dedupe_concepts: bool = True          # train on one example per song, weighted by its track count
     cache_embeddings: bool = True         # frozen encoder: embed each unique concept once
