@@ -2,8 +2,12 @@
 
 Size: `TRAINBOOK_BENCH_MB` (default 50). Model: `TRAINBOOK_BENCH_CHECKPOINT` (a multihead.pt, e.g. the pipeline's),
 else a small model (d_model=32, 1 encoder layer, 256-byte windows) trained for one short epoch here; throughput
-depends on the architecture and on how many spans it predicts, not on how well it is trained, but an untrained model
-predicts a boundary at random bytes, so it is trained briefly to emit realistic spans. Inference runs in a child
+depends on the architecture and on how sharp its boundary head is: the segment decoder (`multitask.decode_many`) treats
+every byte whose boundary probability exceeds 1% as a candidate field start. This briefly trained model's head is soft,
+so nearly every byte is a candidate and decoding dominates (measured 392 records/s, ~12 min at 50 MB on a loaded 2-core
+machine; 4 epochs instead of 2 did not change it). A trained checkpoint's head is sharp (~33 candidates per 180-byte
+record: decoding 0.4 ms vs 9 ms model forward per record, measured with the pipeline's checkpoint); set
+TRAINBOOK_BENCH_CHECKPOINT to measure one. Inference runs in a child
 process so its peak RSS is its own."""
 import dataclasses, json, os, subprocess, sys, time
 from pathlib import Path

@@ -57,11 +57,13 @@ def test_failing_run_exits_nonzero_and_keeps_report(env, tmp_path):
 @pytest.mark.parametrize("args, msg", [
     (["run", "nope"], "unknown pipeline 'nope'"),
     (["run", "all", "--out", "x"], "--out names one run folder"),
+    (["run", "good", "-p", "scal", "2"], "good.ipynb: unknown parameter(s) scal (the parameters cell defines: out_dir, scale)"),
 ])
 def test_user_errors_one_line_exit_2(env, args, msg):
     r = _tb(args, env)
     assert r.returncode == 2 and msg in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (Path(env["TRAINBOOK_ARTIFACTS"]) / "runs").exists()     # a refused run leaves no folder behind
 
 
 def test_help_everywhere(env):
@@ -71,3 +73,18 @@ def test_help_everywhere(env):
         assert _tb(sub, env).returncode == 0
     bad = _tb(["frobnicate"], env)
     assert bad.returncode == 2
+
+
+def _assigned_names(src: str) -> list:
+    import ast
+    return [t.id for node in ast.parse(src).body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)]
+
+
+@pytest.mark.parametrize("nb", sorted((Path(__file__).parents[2] / "nbs" / "pipelines").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_every_pipeline_parameter_is_visible_to_papermill(nb):
+    # papermill silently drops a parameter whose line it cannot parse (e.g. a comment containing "="),
+    # and then `-p NAME VALUE` / configs/runs/NAME.yaml are injected as "unknown parameter".
+    import papermill as pm
+    cell = next(c for c in nbformat.read(str(nb), as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+    assert "out_dir" in _assigned_names(cell.source)
+    assert list(pm.inspect_notebook(str(nb))) == _assigned_names(cell.source)

@@ -74,3 +74,14 @@ def test_help(capsys):
         main(["mainframe", "--help"])
     out = capsys.readouterr().out
     assert e.value.code == 0 and "layout" in out and "decode" in out and "records" in out
+
+
+def test_output_into_a_closed_pipe_is_not_an_error(cobrix_dir):
+    # `trainbook mainframe layout big.cob --json | head -c 10`: the reader leaves early; no traceback, exit 0
+    import subprocess, sys
+    cmd = [sys.executable, "-c", "import sys; from trainbook.core.cli import main; sys.exit(main())",
+           "mainframe", "layout", str(cobrix_dir / "test1_copybook.cob"), "--json"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = p.stdout.read(10); p.stdout.close()       # 140 kB of JSON: far more than the pipe buffer
+    err = p.stderr.read().decode(); rc = p.wait(timeout=120)
+    assert first.startswith(b"{") and rc == 0 and "Traceback" not in err, err

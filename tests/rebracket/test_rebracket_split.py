@@ -41,3 +41,14 @@ def test_fixed_split_by_song(manifest):
 def test_min_concept_length_filters(manifest):
     frame, _ = prepare_frame(manifest, DataConfig(min_concept_length=200))
     assert frame["concept"].str.len().min() >= 200 and 0 < len(frame) < len(manifest)
+
+
+def test_minority_class_is_the_datasets_not_the_folds():
+    import pandas as pd
+    from trainbook.rebracket.train import dataset_minority, row_metrics
+    songs = pd.DataFrame({"target": [1, 1, 0], "n_tracks": [1, 1, 5]})
+    assert dataset_minority(songs) == 1            # 2 of 7 rows are True
+    assert dataset_minority(songs.assign(n_tracks=[5, 5, 1])) == 0
+    # a fold where True is the majority still reports the dataset's minority class (True here)
+    m = row_metrics("binary", [1, 1, 0], [0.9, 0.8, 0.6], 0.5, minority=dataset_minority(songs))
+    assert m["minority_class"] == 1 and abs(m["minority_f1"] - 0.8) < 1e-9

@@ -100,3 +100,33 @@ def test_minilm_semantic_stream(small):
     assert cap.encoder(tools, feats).shape == (4, 32)
     # the three tools' descriptions are embedded differently
     assert torch.cdist(cap.encoder.semantic, cap.encoder.semantic).triu(1).max() > 0.1
+
+def test_latency_features_survive_the_normalisation():
+    "Digit features and the latency lookup recover every registry latency exactly from the float32 z-score."
+    from trainbook.resource.data import FeatureNormalizer
+    from trainbook.resource.encoder import latency_digit_features, ResourceEncoder
+    table = ConfigTable(tool_registry(), make_profiling_frame())
+    norm = FeatureNormalizer.fit(table.raw_features())
+    feats = torch.from_numpy(norm(table.raw_features()))
+    lat = table.frame.latency_ms.to_numpy()
+    want = [[int(c) for c in str(int(x))] + [10] * (5 - len(str(int(x)))) for x in lat]
+    got = latency_digit_features(feats, 5, norm.mean[5], norm.std[5]).view(len(lat), 5, 11).argmax(-1).tolist()
+    assert got == want
+    keys = sorted(set(lat.tolist()))
+    emb = torch.arange(len(keys), dtype=torch.float32)[:, None].repeat(1, 8) + 1
+    enc = ResourceEncoder(torch.randn(7, 8), hidden=8, num_heads=2, latency_log_norm=(norm.mean[5], norm.std[5]),
+                          latency_semantics=(keys, emb))
+    rows = enc.latency_tokens(feats)[:, 0].long() - 1
+    assert [keys[i] for i in rows.tolist()] == lat.tolist()
+
+def test_latency_semantics_checkpoint_round_trip(small):
+    "The latency table travels in the encoder checkpoint and the reloaded encoder gives the same prefixes."
+    d, table = small
+    if not (d/"enc"/"pretrained_encoder.pt").exists(): pytest.skip("needs the pre-training test")
+    enc, cfg, norm, _ = load_pretrained_encoder(d/"enc"/"pretrained_encoder.pt")
+    assert cfg.latency_semantics and enc.latency_keys.tolist() == sorted(set(table.frame.latency_ms.astype(float)))
+    feats = torch.from_numpy(norm(table.raw_features())); tools = torch.from_numpy(table.tool_ids())
+    assert (enc.latency_tokens(feats).abs().sum(1) > 0).all()
+    lm, tok = load_frozen_lm(d/"lm")
+    from trainbook.resource.pretrain import latency_semantic_table
+    torch.testing.assert_close(enc.latency_emb, latency_semantic_table(lm, tok, table)[1])

@@ -13,7 +13,7 @@ TINY = ["tokenizer.name=bpe", "tokenizer.vocab_size=600", "model.init_encoder=nu
         "model.ffn=0", "model.decoder_layers=0", "tokenizer.max_source_len=64", "tokenizer.max_target_len=16",
         "data.max_train={emotion: 120, topic: 120, summarization: 48}", "data.max_val={emotion: 40, topic: 40, summarization: 16}",
         "trainer.steps_per_epoch=6", "trainer.eval_rows=16", "trainer.batch_sizes={summarization: 8, emotion: 16, topic: 16}",
-        "train.epochs=2", "train.device=cpu", "eval.num_beams=2", "eval.max_summary_len=8"]
+        "train.epochs=2", "train.device=cpu", "eval.num_beams=2", "eval.max_summary_len=8", "eval.tune_rows=4"]
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +31,23 @@ def test_run_folder_layout(tiny_run):
     hist = [json.loads(l) for l in (out / "checkpoints" / "metrics.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in hist] == [1, 2] and all("val_topic_accuracy" in h for h in hist)
     assert run.meta["train_rows"] == {"summarization": 48, "emotion": 120, "topic": 120}
+    # decoding settings picked on validation over the configured grid, and stored with the checkpoint
+    grid = run.meta["decoding_tuning"]
+    assert len(grid) == len(run.config.eval.tune_repeat_penalty) * len(run.config.eval.tune_length_penalty)
+    best = max(grid, key=lambda r: r["rouge1"])
+    pred = MultiTaskPredictor.from_run(out)
+    assert (pred.config.eval.repeat_penalty, pred.config.eval.length_penalty) == (best["repeat_penalty"], best["length_penalty"])
+
+
+def test_optimizer_groups_and_emotion_prior(tiny_run):
+    from trainbook.text.train import make_optimizer
+    out, run = tiny_run
+    cfg = load_text_config(repo_root() / "configs/training/default.yaml", TINY + ["trainer.head_lr=0.01", "train.lr=0.001"])
+    opt = make_optimizer(run.model, cfg)
+    head = {id(p) for h in (run.model.emotion_head, run.model.topic_head) for p in h.parameters()}
+    for g in opt.param_groups:
+        assert g["lr"] == (0.01 if all(id(p) in head for p in g["params"]) else 0.001)
+    assert sum(len(g["params"]) for g in opt.param_groups if g["lr"] == 0.01) == len(head)
 
 
 def test_predict_from_run_folder(tiny_run):

@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from trainbook.text.metrics import (decide_emotions, emotion_scores, lead1, random_sentence, repetition_rate, rouge,
-                                    tfidf_emotion_baseline, topic_scores, tune_multilabel_threshold)
+from trainbook.text.metrics import (decide_emotions, degeneracy, distinct_ratio, emotion_scores, lead1, loop_rate,
+                                    max_word_repeat, random_sentence, repetition_rate, rouge, tfidf_emotion_baseline,
+                                    topic_scores, tune_multilabel_threshold)
 
 
 def test_rouge_hand_checked():
@@ -43,6 +44,20 @@ def test_extractive_baselines_and_repetition():
     assert random_sentence(docs, seed=3) == random_sentence(docs, seed=3)
     assert all(s in d for s, d in zip(random_sentence(docs), docs))
     assert repetition_rate(["we show that we show that", "a b c d"]) == 0.5
+
+
+def test_loop_measures_see_loops_of_distinct_words():
+    loop = "we propose a novel method for loss of the loss of loss of backgation."
+    clean = "We propose a novel method for incremental class learning without forgetting."
+    assert repetition_rate([loop]) == 0.0                  # no repeated trigram: the old measure is blind to it
+    assert max_word_repeat(loop) == 3 and max_word_repeat(clean) == 1
+    assert loop_rate([loop, clean]) == 0.5
+    assert max_word_repeat("the of the of the of a") == 0   # stop words alone are not a loop
+    assert distinct_ratio(["a b a b"], 1) == pytest.approx(0.5)   # 2 distinct of 4 words
+    assert distinct_ratio(["a b a b"], 2) == pytest.approx(2 / 3) # (a b), (b a) of 3 bigrams
+    assert distinct_ratio([clean]) == 1.0
+    d = degeneracy([loop, clean])
+    assert d["loop_rate"] == 0.5 and d["distinct1"] < 1.0 and d["repeated_trigram_rate"] == 0.0
 
 
 def test_tfidf_emotion_baseline_learns():

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from trainbook.text.model import ModelConfig, build_multitask_model, count_parameters, generate, reorder_state
 from trainbook.text.tokenizer import SummarizationCollator, load_tokenizer, minilm_path
@@ -46,6 +47,36 @@ def test_generation_blocks_repeated_trigrams(bpe_tok):
             grams = [tuple(ids[i:i + 3]) for i in range(len(ids) - 2)]
             assert len(grams) == len(set(grams))
             assert m.bos not in ids and m.pad not in ids
+
+
+@pytest.mark.parametrize("copy", [False, True])
+def test_label_nll_equals_full_distribution_nll(bpe_tok, copy):
+    "The training loss builds only the labels' probabilities; it must equal NLL of the full (copy-mixed) distribution."
+    torch.manual_seed(0)
+    m = build_multitask_model(bpe_tok, ModelConfig(preset="tiny", copy=copy), 2, 2).eval()
+    b = SummarizationCollator(bpe_tok, 24, 10)([{"source": "The cat sat on the mat.", "summary": "cat sat on mat"},
+                                                 {"source": "Dogs chase cats.", "summary": "dogs"}])
+    mem, _ = m.encode(b["input_ids"], b["attention_mask"])
+    full, _ = m.decode(b["decoder_input_ids"], mem, b["attention_mask"], b["input_ids"])
+    ref = F.nll_loss(full.flatten(0, 1), b["labels"].flatten(), ignore_index=-100)
+    assert torch.allclose(m.task_loss(b), ref, atol=1e-5)
+
+
+def test_emotion_prior_bias(bpe_tok):
+    m = build_multitask_model(bpe_tok, ModelConfig(preset="tiny"), 3, 2).eval()
+    m.set_emotion_prior([0.5, 0.04, 0.0])
+    e, _ = m.classify(torch.tensor([[1, 5, 6, 2]]), torch.ones(1, 4, dtype=torch.long))
+    assert torch.allclose(torch.sigmoid(e[0]), torch.tensor([0.5, 0.04, 1e-4]), atol=1e-6)
+
+
+def test_repeat_penalty_stops_token_reuse(bpe_tok):
+    torch.manual_seed(0)
+    m = build_multitask_model(bpe_tok, ModelConfig(preset="tiny"), 2, 2)
+    b = SummarizationCollator(bpe_tok, 24, 10)([{"source": "The cat sat on the mat.", "summary": "x"}] * 2)
+    for k in (1, 3):
+        for ids in generate(m, b["input_ids"], b["attention_mask"], max_len=20, num_beams=k, no_repeat_ngram=0,
+                            min_len=20, repeat_penalty=1e4):
+            assert len(ids) == 20 and len(set(ids)) == len(ids)
 
 
 def test_training_reduces_summary_loss(bpe_tok):

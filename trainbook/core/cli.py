@@ -6,7 +6,7 @@
 __all__ = ['DOMAINS', 'cmd_run', 'cmd_runs', 'cmd_docs_build', 'cmd_docs_check', 'build_parser', 'main']
 
 # %% ../../nbs/core/09_cli.ipynb #f8233260
-import argparse, importlib, sys
+import argparse, importlib, os, sys
 import yaml
 from .errors import UserError
 
@@ -94,4 +94,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("trainbook: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `trainbook mainframe infer big.dat | head`: the reader left, which is not an error of ours;
+        # point stdout at devnull so the interpreter's final flush does not raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return int(rc or 0)

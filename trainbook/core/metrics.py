@@ -29,11 +29,14 @@ def classification_summary(y_true, y_pred, labels=None) -> dict:
     }
 
 # %% ../../nbs/core/04_metrics.ipynb #7c5d3a57
-def binary_summary(y_true, scores, threshold: float = 0.5) -> dict:
-    "Imbalance-aware binary metrics; the minority class is the rarer label in `y_true`."
+def binary_summary(y_true, scores, threshold: float = 0.5, minority: int | None = None) -> dict:
+    "Imbalance-aware binary metrics; `minority` (the class F1 and PR-AUC are about) defaults to the rarer label in `y_true`."
     y = np.asarray(y_true).astype(int); sc = np.asarray(scores, dtype=float)
     pred = (sc >= threshold).astype(int)
-    minority = int(y.mean() < 0.5) if len(y) else 1
+    # pass `minority` from the whole dataset when scoring folds: a small fold can have the classes the
+    # other way round, and "minority F1" would then silently change class from fold to fold
+    if minority is None: minority = int(y.mean() < 0.5) if len(y) else 1
+    elif minority not in (0, 1): raise ValueError(f"minority must be 0 or 1, got {minority!r}")
     both = len(np.unique(y)) == 2
     return {
         "n": int(len(y)), "threshold": float(threshold), "minority_class": minority,
@@ -47,12 +50,12 @@ def binary_summary(y_true, scores, threshold: float = 0.5) -> dict:
         "confusion": skm.confusion_matrix(y, pred, labels=[0, 1]).tolist(),
     }
 
-def tune_threshold(y_true, scores, metric: str = "f1") -> float:
+def tune_threshold(y_true, scores, metric: str = "f1", minority: int | None = None) -> float:
     "The score threshold that maximises `metric` ('f1' of the minority class, or 'macro_f1') on validation data."
     y, sc = np.asarray(y_true).astype(int), np.asarray(scores, dtype=float)
     cands = np.unique(np.concatenate([sc, [0.5]]))
     key = {"f1": "minority_f1", "macro_f1": "macro_f1", "balanced_accuracy": "balanced_accuracy"}[metric]
-    best = max(cands, key=lambda t: (binary_summary(y, sc, t)[key], -abs(t - 0.5)))
+    best = max(cands, key=lambda t: (binary_summary(y, sc, t, minority)[key], -abs(t - 0.5)))
     return float(best)
 
 # %% ../../nbs/core/04_metrics.ipynb #d96f57d2

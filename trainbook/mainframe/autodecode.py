@@ -6,12 +6,12 @@
 __all__ = ['decode_span', 'decode_result', 'choose_file_codepage', 'decode_predicted_file', 'cmd_train_multitask',
            'cmd_decode_predicted', 'register_multitask_cli']
 
-# %% ../../nbs/mainframe/32_decode.ipynb #d39e0b12
+# %% ../../nbs/mainframe/32_decode.ipynb #7ab4abf4
 import json, sys
 from pathlib import Path
 from ..core.errors import DataError, UserError
 
-# %% ../../nbs/mainframe/32_decode.ipynb #84886b66
+# %% ../../nbs/mainframe/32_decode.ipynb #ab5edff0
 def decode_span(raw: bytes, tag: str, codepage: str):
     "(value, error) of one predicted field's bytes read as `tag`; error is None when the bytes are valid."
     from trainbook.mainframe.codecs import decode
@@ -40,7 +40,7 @@ def decode_result(stored: bytes, result, codepage: str, include_pad: bool = Fals
         out.append(d)
     return out
 
-# %% ../../nbs/mainframe/32_decode.ipynb #236c357d
+# %% ../../nbs/mainframe/32_decode.ipynb #8a09dcf1
 def choose_file_codepage(source, checkpoint, record_format='rdw', n_records: int = 2000, device='cpu', on_error='fail') -> dict:
     "The file's codepage from its first `n_records` records (log-probabilities summed)."
     from trainbook.mainframe.infer import infer_file, file_codepage
@@ -69,7 +69,7 @@ def decode_predicted_file(source, checkpoint, record_format='rdw', codepage: str
                "codepage_confidence": round(res.codepage_confidence, 4),
                "fields": decode_result(stored, res, cp, include_pad)}
 
-# %% ../../nbs/mainframe/32_decode.ipynb #d28e7c37
+# %% ../../nbs/mainframe/32_decode.ipynb #9cd80e36
 def cmd_train_multitask(args) -> int:
     "Train the multi-task model; print the held-out headline figures."
     from trainbook.core.config import apply_overrides, from_dict, read_yaml
@@ -100,6 +100,7 @@ def _cmd_infer(args) -> int:
 def cmd_decode_predicted(args) -> int:
     "`decode --checkpoint CKPT FILE` without a copybook: JSONL of the predicted fields' values."
     from trainbook.core.artifacts import atomic_write
+    from trainbook.mainframe.decode import json_line
     from trainbook.mainframe.records import ReadStats
     p = Path(args.file)
     if not p.is_file(): raise UserError(f"{p}: file not found")
@@ -108,7 +109,7 @@ def cmd_decode_predicted(args) -> int:
                                  args.max_records, getattr(args, 'device', 'cpu'), args.on_error, stats)
     def write(f):
         n = 0
-        for r in rows: f.write(json.dumps(r, ensure_ascii=False) + '\n'); n += 1
+        for r in rows: f.write(json_line(r) + '\n'); n += 1
         return n
     if args.output:
         with atomic_write(args.output) as f: n = write(f)

@@ -6,7 +6,7 @@
 __all__ = ['TagSpan', 'InferenceResult', 'result_from_prediction', 'infer_file', 'infer_bytes', 'file_codepage', 'write_results',
            'cmd_infer']
 
-# %% ../../nbs/mainframe/31_infer.ipynb #b6438677
+# %% ../../nbs/mainframe/31_infer.ipynb #db8eba79
 import io, json, os, sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from ..core.errors import DataError, UserError
 from .records import RDW_SIZE, ReadStats, iter_records, parse_record_format, rdw_header
-from .multitask import MultiTaskTagger, load_multitask, predict_tagged, predicted_labels, spans_from_labels
+from .multitask import (MultiTaskTagger, DecodeConfig, decode_fields, decode_many, load_multitask, predict_tagged,
+                                           predicted_labels, spans_from_labels)
 
-# %% ../../nbs/mainframe/31_infer.ipynb #c04db78d
+# %% ../../nbs/mainframe/31_infer.ipynb #19f43f0e
 class TagSpan(NamedTuple):
     "A predicted field: bytes [start, end) of the stored record, its tag name and mean tag probability."
     start: int
@@ -53,13 +54,22 @@ class InferenceResult:
             d["codepage_probs"] = {k: round(v, 4) for k, v in self.codepage_probs.items()}
         return d
 
-# %% ../../nbs/mainframe/31_infer.ipynb #7986f22f
+# %% ../../nbs/mainframe/31_infer.ipynb #7086a7fc
 def result_from_prediction(pred, index: int, offset: int, header_length: int, tag_names, codepages,
-                           boundary_threshold: float = 0.5, ambiguous_below: float = 0.5) -> InferenceResult:
-    "An `InferenceResult` from one `RecordPrediction`: spans cut at boundaries and tag changes over every byte."
+                           boundary_threshold: float | None = None, ambiguous_below: float = 0.5, data: bytes | None = None,
+                           decode: DecodeConfig | None = None, labels: tuple | None = None) -> InferenceResult:
+    """An `InferenceResult` from one `RecordPrediction` of the stored record `data`.
+
+    Fields are decoded with `decode` (`multitask.decode_fields`), or given as `labels` = (tags, boundaries) already
+    decoded; without `data`, or with a `boundary_threshold`, the plain per-byte reading is used (argmax tag,
+    boundary where p > threshold, cut at tag changes)."""
     # the reader knows where the RDW is: its bytes are one RDW field, the payload starts a new one, no payload byte is RDW
     rdw = tag_names.index('RDW') if 'RDW' in tag_names else None
-    tags, bnd = predicted_labels(pred, header_length if len(pred.tag_probs) > header_length else 0, boundary_threshold, rdw)
+    h = header_length if len(pred.tag_probs) > header_length else 0
+    if labels is not None: tags, bnd = labels
+    elif data is None or boundary_threshold is not None:
+        tags, bnd = predicted_labels(pred, h, 0.5 if boundary_threshold is None else boundary_threshold, rdw)
+    else: tags, bnd = decode_fields(pred, data, h, decode or DecodeConfig(), list(tag_names))
     top = pred.tag_probs[np.arange(len(tags)), tags] if len(tags) else np.zeros(0)
     raw = spans_from_labels(tags, bnd)
     if raw:   # mean tag probability per span, vectorised (a file has millions of spans)
@@ -72,7 +82,7 @@ def result_from_prediction(pred, index: int, offset: int, header_length: int, ta
                            {c: float(x) for c, x in zip(codepages, p)}, spans, [s.start for s in spans],
                            ambiguous=bool(p[k] < ambiguous_below))
 
-# %% ../../nbs/mainframe/31_infer.ipynb #fac50dc8
+# %% ../../nbs/mainframe/31_infer.ipynb #fc267702
 def _resolve_device(device: str) -> str:
     if device == 'auto': return 'cuda' if torch.cuda.is_available() else 'cpu'
     if device == 'cuda' and not torch.cuda.is_available(): raise UserError("device 'cuda' was asked for but no CUDA device is available")
@@ -91,22 +101,26 @@ def _stored(fmt, payload: bytes) -> tuple[bytes, int]:
 
 def infer_file(source, checkpoint, record_format='rdw', max_records: int | None = None, device: str = 'cpu',
                batch_records: int = 256, batch_size: int = 128, on_error: str = 'fail', stats: ReadStats | None = None,
-               boundary_threshold: float = 0.5, ambiguous_below: float = 0.5) -> Iterator[InferenceResult]:
+               boundary_threshold: float | None = None, ambiguous_below: float = 0.5) -> Iterator[InferenceResult]:
     """Yield an `InferenceResult` per record of `source` (path, bytes or binary file object), streaming.
 
     `checkpoint` is a `multihead.pt` path or a loaded model. Records are read `batch_records` at a time;
-    `on_error` and `stats` go to the reader (`'skip'` counts bad records in `stats` and goes on)."""
+    `on_error` and `stats` go to the reader (`'skip'` counts bad records in `stats` and goes on). Fields are decoded
+    with the checkpoint's `DecodeConfig`; a `boundary_threshold` asks for the plain per-byte reading instead."""
     fmt = parse_record_format(record_format)
     if batch_records < 1: raise UserError("batch_records must be >= 1")
     dev = _resolve_device(device)
     model = _model(checkpoint, dev)
     tag_names, cps = list(model.cfg.tags), list(model.cfg.codepages)
+    dc = getattr(model, 'decode', None) or DecodeConfig()
     stats = stats if stats is not None else ReadStats()
     chunk = []   # (index, file offset of the stored record, header length, stored bytes)
     def flush():
         preds = predict_tagged(model, [c[3] for c in chunk], batch_size, dev)
-        out = [result_from_prediction(p, i, off, h, tag_names, cps, boundary_threshold, ambiguous_below)
-               for (i, off, h, _), p in zip(chunk, preds)]
+        labels = [None] * len(chunk) if boundary_threshold is not None else \
+            decode_many(preds, [c[3] for c in chunk], [c[2] if len(c[3]) > c[2] else 0 for c in chunk], dc, tag_names)
+        out = [result_from_prediction(p, i, off, h, tag_names, cps, boundary_threshold, ambiguous_below, data, dc, lab)
+               for (i, off, h, data), p, lab in zip(chunk, preds, labels)]
         chunk.clear()
         return out
     n = 0
@@ -132,7 +146,7 @@ def file_codepage(results) -> dict:
     p = np.exp(lp - np.logaddexp.reduce(lp))
     return {"codepage": cps[int(p.argmax())], "confidence": float(p.max()), "probs": {c: float(x) for c, x in zip(cps, p)}}
 
-# %% ../../nbs/mainframe/31_infer.ipynb #56de0858
+# %% ../../nbs/mainframe/31_infer.ipynb #3297efe3
 def _arrow_batch(rows: list, include_confidence: bool):
     import pyarrow as pa
     cols = {"record": pa.array([r.index for r in rows], pa.int64()), "offset": pa.array([r.offset for r in rows], pa.int64()),
@@ -177,7 +191,7 @@ def write_results(results, f, fmt: str = 'jsonl', include_confidence: bool = Fal
     if fmt == 'json': f.write('\n]\n')
     return n
 
-# %% ../../nbs/mainframe/31_infer.ipynb #7b133dca
+# %% ../../nbs/mainframe/31_infer.ipynb #51f3cf50
 def cmd_infer(args) -> int:
     "`trainbook mainframe infer --checkpoint CKPT FILE`: stream results as json/jsonl/arrow to stdout or --output."
     from trainbook.core.artifacts import atomic_write

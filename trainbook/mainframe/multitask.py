@@ -8,9 +8,10 @@ __all__ = ['PAD_ID', 'IGNORE', 'FRAMINGS', 'CHECKPOINT_NAME', 'METRICS_NAME', 'F
            'real_tagged', 'parse_real_spec', 'user_real_records', 'window_plan', 'training_windows', 'WindowDataset',
            'length_buckets', 'collate_windows', 'LossWeights', 'multitask_loss', 'RecordPrediction', 'predict_tagged',
            'spans_from_labels', 'heuristic_tag', 'span_starts', 'tagging_metrics', 'MultiTaskConfig', 'Splits',
-           'build_splits', 'predicted_labels', 'evaluate_set', 'train_multitask', 'load_multitask']
+           'build_splits', 'predicted_labels', 'evaluate_set', 'DecodeConfig', 'decode_many', 'decode_fields',
+           'tune_decode', 'train_multitask', 'evaluate_multitask', 'reevaluate_multitask', 'load_multitask']
 
-# %% ../../nbs/mainframe/30_multitask.ipynb #30916104
+# %% ../../nbs/mainframe/30_multitask.ipynb #9a335f90
 import dataclasses, hashlib, math, random, time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from .codecs import CODEPAGES, normalize_codepage, evidence_level, printable_rat
 from .fields import PAD, RDW, TEXT, PACKED, BINARY, ZONED, TAG_NAMES
 from .records import RDW_SIZE, parse_record_format, rdw_header
 
-# %% ../../nbs/mainframe/30_multitask.ipynb #853adba8
+# %% ../../nbs/mainframe/30_multitask.ipynb #3ae1a72f
 PAD_ID = 256            # byte values are 0..255; 256 is padding
 IGNORE = -100           # label of a position without a label (padding, or real data without a copybook)
 
@@ -80,7 +81,7 @@ class MultiTaskTagger(nn.Module):
         pooled = (x * m).sum(1) / m.sum(1).clamp(min=1)          # masked mean-pool: padding never votes
         return self.codepage_head(pooled), self.tag_head(x), self.boundary_head(x).squeeze(-1)
 
-# %% ../../nbs/mainframe/30_multitask.ipynb #c00f55a3
+# %% ../../nbs/mainframe/30_multitask.ipynb #2906215d
 @dataclass
 class TaggedRecord:
     data: bytes
@@ -108,7 +109,7 @@ def _sig(*parts) -> str: return hashlib.sha1(repr(parts).encode()).hexdigest()[:
 def _pick_framing(rng: random.Random, fixed_rate: float) -> str:
     return 'fixed' if rng.random() < fixed_rate else rng.choice(FRAMINGS[1:])
 
-# %% ../../nbs/mainframe/30_multitask.ipynb #e0219efe
+# %% ../../nbs/mainframe/30_multitask.ipynb #24f8bbf5
 def flat_synthetic(n: int, seed: int, evidence_free_rate: float = 0.25, fixed_rate: float = 0.4) -> list[TaggedRecord]:
     "`n` records of the foundation generator, each with its own random layout, framed fixed or RDW."
     from trainbook.mainframe.synth import SynthConfig, generate_records
@@ -149,7 +150,7 @@ def real_tagged(names, max_records: int | None = None) -> list[TaggedRecord]:
             out.append(TaggedRecord(b, t, bd, r.codepage, r.evidence, f"real:{n}", f"real:{n}"))
     return out
 
-# %% ../../nbs/mainframe/30_multitask.ipynb #e1005c4e
+# %% ../../nbs/mainframe/30_multitask.ipynb #09bacc65
 def parse_real_spec(spec: str) -> tuple[str, Path, Path | None]:
     "`CP037=dump.dat[:book.cob]` → ('cp037', Path, Path | None); UserError when malformed or missing."
     if '=' not in spec: raise UserError(f"--real {spec!r}: expected CODEPAGE=PATH[:COPYBOOK]")
@@ -184,7 +185,7 @@ def user_real_records(spec: str, record_format: str = 'rdw', max_records: int | 
     if not out: raise DataError("no records found", path=path, offset=0)
     return out
 
-# %% ../../nbs/mainframe/30_multitask.ipynb #18a59902
+# %% ../../nbs/mainframe/30_multitask.ipynb #2c50948d
 def window_plan(n: int, max_len: int, margin: int = 32) -> list[tuple[int, int, int, int]]:
     "[(start, end, keep_start, keep_end)] windows covering `n` bytes; the keep ranges tile [0, n) exactly."
     if n <= max_len: return [(0, n, 0, n)]
@@ -198,7 +199,7 @@ def window_plan(n: int, max_len: int, margin: int = 32) -> list[tuple[int, int, 
         out.append((s, e, cursor, keep_end)); cursor = keep_end
     return out
 
-# %% ../../nbs/mainframe/30_multitask.ipynb #9d0b73d7
+# %% ../../nbs/mainframe/30_multitask.ipynb #803bd772
 def training_windows(recs: list[TaggedRecord], max_len: int, seed: int = 0) -> list[tuple]:
     "(bytes, tags, boundaries, codepage index, has_labels) items: whole records, or windows of long ones."
     items = []
@@ -235,7 +236,7 @@ def collate_windows(batch, codepages=CODEPAGES):
             bnd[i, :n] = torch.from_numpy(np.asarray(bd, dtype=np.int64))
     return ids, ids != PAD_ID, tags, bnd, cps
 
-# %% ../../nbs/mainframe/30_multitask.ipynb #691f436d
+# %% ../../nbs/mainframe/30_multitask.ipynb #10700159
 @dataclass
 class LossWeights:
     codepage: float = 0.5
@@ -253,7 +254,7 @@ def multitask_loss(model, batch, w: LossWeights = LossWeights()):
     total = w.codepage * l_cp + w.tag * l_tag + w.boundary * l_bnd
     return total, {"loss_codepage": l_cp.item(), "loss_tag": l_tag.item(), "loss_boundary": l_bnd.item()}
 
-# %% ../../nbs/mainframe/30_multitask.ipynb #08a7bfcf
+# %% ../../nbs/mainframe/30_multitask.ipynb #e0f8faac
 @dataclass
 class RecordPrediction:
     tag_probs: np.ndarray         # [n, T] float32
@@ -297,7 +298,7 @@ def _predict_tagged(model, records, batch_size, device):
     cp_lp = cp_lp - np.logaddexp.reduce(cp_lp, axis=1, keepdims=True)
     return [RecordPrediction(tag_p[i], bnd_p[i], cp_lp[i]) for i in range(len(records))]
 
-# %% ../../nbs/mainframe/30_multitask.ipynb #9198c64f
+# %% ../../nbs/mainframe/30_multitask.ipynb #67af68ab
 def spans_from_labels(tags, boundaries) -> list[tuple[int, int, int]]:
     "[(start, end, tag)] maximal runs cut at boundaries and tag changes; they tile [0, n) exactly."
     t = np.asarray(tags).astype(np.int64); b = np.asarray(boundaries).astype(bool)
@@ -309,7 +310,7 @@ def spans_from_labels(tags, boundaries) -> list[tuple[int, int, int]]:
     ends = np.append(starts[1:], n)
     return [(int(s), int(e), int(t[s])) for s, e in zip(starts, ends)]
 
-# %% ../../nbs/mainframe/30_multitask.ipynb #b7ad5953
+# %% ../../nbs/mainframe/30_multitask.ipynb #4c3cec7a
 _PRINTABLE037 = np.array([(c.isprintable() and not c.isspace()) or c == ' ' for c in
                           __import__('codecs').decode(bytes(range(256)), 'cp037')], dtype=bool)
 _PRINTABLE037[:0x40] = False
@@ -362,7 +363,7 @@ def heuristic_tag(record: bytes, header: int = 0) -> tuple[np.ndarray, np.ndarra
     for s, e in _runs(~done): bnd[s] = 1
     return tags, bnd
 
-# %% ../../nbs/mainframe/30_multitask.ipynb #59b23e3e
+# %% ../../nbs/mainframe/30_multitask.ipynb #2e8a2ff5
 def span_starts(spans, n: int) -> np.ndarray:
     "0/1 array of length `n`: 1 where a span starts (the boundaries `infer` reports)."
     out = np.zeros(n, np.int64)
@@ -400,7 +401,7 @@ def tagging_metrics(gold: list[tuple], pred: list[tuple], tags=TAG_NAMES, header
             "field_exact_match": n_hit / max(n_gold, 1), "field_precision": n_hit / max(n_pred, 1),
             "n_fields": n_gold, "confusion": s["confusion"]}
 
-# %% ../../nbs/mainframe/30_multitask.ipynb #5755e93c
+# %% ../../nbs/mainframe/30_multitask.ipynb #133e1be4
 def _default_train() -> TrainConfig:
     return TrainConfig(epochs=4, lr=2e-3, batch_size=64, weight_decay=0.01, warmup_ratio=0.05,
                        monitor="val_loss", mode="min", device="auto")
@@ -430,7 +431,7 @@ class MultiTaskConfig:
     model: MultiTaskModelConfig = field(default_factory=MultiTaskModelConfig)
     train: TrainConfig = field(default_factory=_default_train)
 
-# %% ../../nbs/mainframe/30_multitask.ipynb #01763201
+# %% ../../nbs/mainframe/30_multitask.ipynb #a9970f36
 @dataclass
 class Splits:
     train: list
@@ -458,7 +459,7 @@ def build_splits(cfg: MultiTaskConfig) -> Splits:
         if recs: test[f"real:{n}"] = recs
     return Splits(train, val, test, dropped)
 
-# %% ../../nbs/mainframe/30_multitask.ipynb #58297bec
+# %% ../../nbs/mainframe/30_multitask.ipynb #f66f6fe2
 def predicted_labels(p: RecordPrediction, header_length: int = 0, threshold: float = 0.5,
                      rdw_index: int = RDW) -> tuple[np.ndarray, np.ndarray]:
     """(tags, boundaries) decided from a prediction: argmax tag, boundary where p > `threshold`.
@@ -476,15 +477,20 @@ def predicted_labels(p: RecordPrediction, header_length: int = 0, threshold: flo
 def _header_len(r: TaggedRecord) -> int:
     return RDW_SIZE if r.tags is not None and len(r.tags) >= RDW_SIZE and (r.tags[:RDW_SIZE] == RDW).all() else 0
 
-def evaluate_set(model, recs: list[TaggedRecord], batch_size: int = 128, device='cpu') -> dict:
-    "Model and baselines on one held-out set."
+def evaluate_set(model, recs: list[TaggedRecord], batch_size: int = 128, device='cpu', decode=None) -> dict:
+    """Model and baselines on one held-out set.
+
+    `model` fields are decoded with `decode` (a `DecodeConfig`; default: the one stored with the model, see
+    `load_multitask`), exactly as `infer` does; `model_argmax` is the plain per-byte reading (threshold 0.5)."""
+    dc = decode or getattr(model, 'decode', None) or DecodeConfig()
     from trainbook.mainframe.codepage import LabelledRecords, evaluate_codepage
     t0 = time.time()
     preds = predict_tagged(model, [r.data for r in recs], batch_size, device)
     secs = time.time() - t0
     lab = [(r, p) for r, p in zip(recs, preds) if r.tags is not None]
     gold = [(r.tags, r.boundaries) for r, _ in lab]
-    model_pred = [predicted_labels(p, _header_len(r)) for r, p in lab]
+    model_pred = decode_many([p for _, p in lab], [r.data for r, _ in lab], [_header_len(r) for r, _ in lab], dc, list(model.cfg.tags))
+    argmax_pred = [predicted_labels(p, _header_len(r)) for r, p in lab]
     heur_pred = [heuristic_tag(r.data, _header_len(r)) for r, _ in lab]
     cps = model.cfg.codepages
     # the codepage is judged on the payload's text: RDW bytes carry no evidence
@@ -494,6 +500,7 @@ def evaluate_set(model, recs: list[TaggedRecord], batch_size: int = 128, device=
     heur_cp = printable_ratio_codepage([r.data[_header_len(r):] for r in recs], cps)
     return {"n_records": len(recs), "records_per_second": len(recs) / max(secs, 1e-9),
             "model": tagging_metrics(gold, model_pred), "model_payload": tagging_metrics(gold, model_pred, header_free=True),
+            "model_argmax": tagging_metrics(gold, argmax_pred), "decode": to_dict(dc),
             "heuristic": tagging_metrics(gold, heur_pred), "heuristic_payload": tagging_metrics(gold, heur_pred, header_free=True),
             "codepage_model": _codepage_scores(cp_pred, cp_conf, lr, cps),
             "codepage_heuristic": _codepage_scores([c for c, _ in heur_cp], [p for _, p in heur_cp], lr, cps)}
@@ -512,7 +519,141 @@ def _codepage_scores(pred, conf, lr, cps) -> dict:
     out["acc_evidence"] = out["acc_full"]; out["acc_all"] = float((pred == true).mean()) if len(true) else float("nan")
     return out
 
-# %% ../../nbs/mainframe/30_multitask.ipynb #37464b57
+# %% ../../nbs/mainframe/30_multitask.ipynb #b353b60d
+@dataclass
+class DecodeConfig:
+    "How per-byte probabilities become fields; `train_multitask` tunes it on validation data and stores it in the checkpoint."
+    method: str = 'segments'      # 'segments' (constrained segment Viterbi) | 'argmax' (per-byte argmax, threshold)
+    tag_weight: float = 0.5
+    boundary_bias: float = 0.0
+    penalty: float = 5.0
+    candidate_min: float = 0.01
+    threshold: float = 0.5        # the 'argmax' method's boundary threshold
+    max_swallow: int = 32         # a field swallows at most this many candidate starts (bounds time and memory)
+    max_candidates: int = 8192    # records with more candidate starts fall back to 'argmax'
+
+_LOW, _HIGH = np.arange(256) & 15, np.arange(256) >> 4
+_PK_BODY = (_LOW <= 9) & (_HIGH <= 9)                              # two digit nibbles
+_PK_END = (_HIGH <= 9) & np.isin(_LOW, [0xC, 0xD, 0xF])            # digit + sign nibble
+_ZD_DIGIT = (_HIGH == 0xF) & (_LOW <= 9)
+_OVERPUNCH_BYTE = np.isin(_HIGH, [0xC, 0xD]) & (_LOW <= 9)
+_ZD_SIGN = _OVERPUNCH_BYTE | np.isin(np.arange(256), [0x4E, 0x60])  # overpunch, or separate '+' / '-'
+
+def _prefix(mask) -> np.ndarray: return np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
+
+def decode_many(preds: list, datas: list, headers, dc: DecodeConfig = DecodeConfig(), tags=TAG_NAMES,
+                eps: float = 1e-6, budget: int = 1 << 21) -> list[tuple[np.ndarray, np.ndarray]]:
+    "`decode_fields` for many records at once (vectorised across records; `budget` bounds the work arrays' size)."
+    rdw = tags.index('RDW') if 'RDW' in tags else None
+    out = [None] * len(preds); todo = []
+    for k, (p, data, h) in enumerate(zip(preds, datas, headers)):
+        n = len(p.tag_probs); h = h if n > h else 0
+        if len(data) != n: raise UserError(f"record of {len(data)} bytes but a prediction of {n}")
+        if dc.method == 'argmax' or n == 0: out[k] = predicted_labels(p, h, dc.threshold, rdw)
+        else: todo.append((k, h))
+    if not todo: return out
+    n_r = np.array([len(preds[k].tag_probs) for k, _ in todo]); h_r = np.array([h for _, h in todo]); R = len(todo)
+    start = np.concatenate([[0], np.cumsum(n_r)[:-1]]); N = int(n_r.sum())
+    D = np.frombuffer(b''.join(bytes(datas[k]) for k, _ in todo), np.uint8)
+    PB = np.clip(np.concatenate([preds[k].boundary_probs for k, _ in todo]).astype(np.float64), eps, 1 - eps)
+    LP = np.log(np.clip(np.concatenate([preds[k].tag_probs for k, _ in todo]).astype(np.float64), eps, 1))
+    if rdw is not None: LP[:, rdw] = -1e3                  # payload bytes are never RDW
+    rid = np.repeat(np.arange(R), n_r); local = np.arange(N) - start[rid]
+    # candidate field starts: where the boundary head gives more than `candidate_min`, and right after a packed sign
+    # byte or after an overpunched byte that ends a run of zoned digits
+    cand = PB > dc.candidate_min
+    sign_end = np.zeros(N, bool)
+    sign_end[1:] = _PK_END[D[:-1]] & (local[1:] >= 1)
+    sign_end[2:] |= _OVERPUNCH_BYTE[D[1:-1]] & _ZD_DIGIT[D[:-2]] & (local[2:] >= 2)
+    cand |= sign_end & (PB > 1e-4)
+    hr = h_r[rid]; cand &= local >= hr; cand |= local == hr
+    ci = np.flatnonzero(cand)
+    # each record's candidates followed by its end (an end sorts before the next record's first candidate)
+    ends = start + n_r
+    keys = np.concatenate([2 * ci + 1, 2 * ends]); order = np.argsort(keys, kind='stable')
+    pos = np.concatenate([ci, ends])[order]; prid = np.concatenate([rid[ci], np.arange(R)])[order]
+    K_r = np.bincount(prid, minlength=R); first = np.concatenate([[0], np.cumsum(K_r)[:-1]])
+    rank = np.arange(len(pos)) - first[prid]
+    CUM = np.vstack([np.zeros((1, LP.shape[1])), np.cumsum(LP, 0)])
+    pk_bad, zd_bad = _prefix(~_PK_BODY[D]), _prefix(~_ZD_DIGIT[D])
+    l1_all = np.where(rank < K_r[prid] - 1, np.log1p(-PB[np.minimum(pos, N - 1)]), 0.0)
+    names = [(tags.index(nm), nm) for nm in ('PACKED', 'ZONED', 'BINARY') if nm in tags]
+    big = K_r > dc.max_candidates
+    for r in np.flatnonzero(big):
+        k, h = todo[r]; out[k] = predicted_labels(preds[k], h, dc.threshold, rdw)
+    idx = np.flatnonzero(~big); idx = idx[np.argsort(K_r[idx], kind='stable')]
+    b0 = 0
+    while b0 < len(idx):   # chunks of records with similar candidate counts, within the size budget
+        Kmax = int(K_r[idx[b0]]); b1 = b0
+        while b1 < len(idx):
+            Kn = int(K_r[idx[b1]]); M = max(1, min(dc.max_swallow + 1, Kn - 1))
+            if b1 > b0 and (b1 - b0 + 1) * Kn * M * len(tags) > budget: break
+            Kmax = Kn; b1 += 1
+        rec = idx[b0:b1]; B = len(rec); M = max(1, min(dc.max_swallow + 1, Kmax - 1))
+        # padded [B, Kmax] candidate table (global positions); padding repeats the record's end
+        sel = first[rec][:, None] + np.minimum(np.arange(Kmax)[None, :], (K_r[rec] - 1)[:, None])
+        G = pos[sel]; Kb = K_r[rec]
+        S = G[:, :-1, None]                                  # [B, Kmax-1, 1] field starts
+        jj = np.arange(Kmax - 1)[:, None] + 1 + np.arange(M)[None, :]      # [Kmax-1, M] end candidate index
+        ok = jj[None] < Kb[:, None, None]
+        E = np.minimum(np.maximum(G[:, np.minimum(jj, Kmax - 1)], S + 1), N)   # [B, Kmax-1, M] field ends
+        seg = dc.tag_weight * (CUM[E] - CUM[np.broadcast_to(S, E.shape)])   # [B, Kmax-1, M, T]
+        if dc.penalty and names:
+            Sb = np.broadcast_to(S, E.shape); L = E - Sb; last = D[E - 1]; firstb = D[np.minimum(Sb, N - 1)]
+            okf = {'PACKED': (pk_bad[E - 1] - pk_bad[Sb] == 0) & _PK_END[last],
+                   'ZONED': ((zd_bad[E] - zd_bad[Sb] == 0) | ((zd_bad[E - 1] - zd_bad[Sb] == 0) & _ZD_SIGN[last] & (L >= 2))
+                             | ((zd_bad[E] - zd_bad[np.minimum(Sb + 1, E)] == 0) & _ZD_SIGN[firstb] & (L >= 2))),
+                   'BINARY': (L == 2) | (L == 4) | (L == 8)}
+            for t, nm in names: seg[..., t] -= dc.penalty * ~okf[nm]
+        best_t = seg.argmax(-1)
+        W = np.take_along_axis(seg, best_t[..., None], -1)[..., 0]
+        lb = np.log(PB[np.minimum(G[:, :-1], N - 1)]) + dc.boundary_bias; lb[:, 0] = 0.0   # payload start: always a start
+        l1 = np.concatenate([np.zeros((B, 1)), np.cumsum(l1_all[sel[:, :-1]], 1)], 1)      # [B, Kmax]
+        I = np.arange(Kmax - 1)[:, None]
+        W = W + lb[:, :, None] + l1[:, np.minimum(jj, Kmax - 1)] - l1[:, np.minimum(I + 1, jj)]
+        W[~ok] = -np.inf
+        # V[b, j, m]: the field from candidate j - 1 - m to candidate j
+        V = np.full((B, Kmax, M), -np.inf); mm = np.broadcast_to(np.arange(M), jj.shape)
+        okj = jj < Kmax
+        V[:, jj[okj], mm[okj]] = W[:, okj]
+        best = np.full((B, Kmax + M), -np.inf); best[:, M] = 0.0; back = np.zeros((B, Kmax), np.int64)
+        for j in range(1, Kmax):
+            v = best[:, M + j - 1:j - 1:-1] + V[:, j]
+            k = v.argmax(1); best[:, M + j] = v[np.arange(B), k]; back[:, j] = j - 1 - k
+        backl, Gl, btl = back.tolist(), G.tolist(), best_t
+        for bi, r in enumerate(rec):
+            k, h = todo[r]; n = int(n_r[r]); s0 = int(start[r])
+            out_t = np.full(n, rdw if (h and rdw is not None) else 0, np.uint8); out_b = np.zeros(n, np.uint8); out_b[0] = 1
+            j = int(Kb[bi]) - 1; g = Gl[bi]; bk = backl[bi]
+            while j > 0:
+                i = bk[j]; out_t[g[i] - s0:g[j] - s0] = btl[bi, i, j - i - 1]; out_b[g[i] - s0] = 1; j = i
+            out[k] = (out_t, out_b)
+        b0 = b1
+    return out
+
+def decode_fields(p: RecordPrediction, data: bytes, header_length: int = 0, dc: DecodeConfig = DecodeConfig(),
+                  tags=TAG_NAMES, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    "(tags, boundaries) of one record: the best tiling into fields under `dc` (RDW bytes, when there are any, are one field)."
+    return decode_many([p], [data], [header_length], dc, tags, eps)[0]
+
+# %% ../../nbs/mainframe/30_multitask.ipynb #54b8895f
+def tune_decode(preds: list, recs: list, tags=TAG_NAMES, grid: dict | None = None) -> tuple[DecodeConfig, list[dict]]:
+    "The `DecodeConfig` with the best boundary F1 on labelled `recs` (validation data), and every candidate's scores."
+    grid = grid or {'segments': [dict(tag_weight=w, boundary_bias=b) for w in (0.3, 0.5, 1.0) for b in (-1.0, -0.5, 0.0, 0.5)],
+                    'argmax': [dict(threshold=t) for t in (0.3, 0.4, 0.5, 0.6, 0.7)]}
+    lab = [(r, p) for r, p in zip(recs, preds) if r.tags is not None]
+    gold = [(r.tags, r.boundaries) for r, _ in lab]
+    rows, best = [], None
+    for method, options in grid.items():
+        for o in options:
+            dc = DecodeConfig(method=method, **o)
+            m = tagging_metrics(gold, decode_many([p for _, p in lab], [r.data for r, _ in lab], [_header_len(r) for r, _ in lab],
+                                                  dc, tags), tags)
+            rows.append({**to_dict(dc), "boundary_f1": m["boundary_f1"], "tag_accuracy": m["tag_accuracy"]})
+            if best is None or m["boundary_f1"] > best[1]: best = (dc, m["boundary_f1"])
+    return (best[0] if best else DecodeConfig()), rows
+
+# %% ../../nbs/mainframe/30_multitask.ipynb #c3cbf76b
 CHECKPOINT_NAME, METRICS_NAME, FORMAT_VERSION = "multihead.pt", "multihead_metrics.json", 1
 
 def _val_fn(val_items, cfg: MultiTaskConfig):
@@ -548,25 +689,62 @@ def train_multitask(cfg: MultiTaskConfig) -> dict:
     tcfg = dataclasses.replace(cfg.train, output_dir=str(out / "train"), batch_size=1)
     res = fit(model, WindowDataset(buckets, mc.codepages), lambda m, b: multitask_loss(m, b, cfg.loss), tcfg,
               eval_fn=_val_fn(val_items, cfg), collate_fn=lambda b: collate_windows(b[0], mc.codepages))
-    model = model.cpu().eval()
-    tests = {k: evaluate_set(model, v, cfg.eval_batch_size) for k, v in splits.test.items()}
     groups = {}
     for r in splits.train: groups[r.group.split(':')[0]] = groups.get(r.group.split(':')[0], 0) + 1
-    metrics = {"test": tests, "best_epoch": res.best_epoch, "epochs_run": res.epochs_run,
-               "train_seconds": round(res.train_seconds, 1), "data_seconds": round(data_seconds, 1),
-               "n_train_records": len(splits.train), "n_train_windows": len(items), "train_groups": groups,
-               "n_train_layouts": len({r.layout for r in splits.train}),
-               "test_layouts_dropped_as_seen": splits.dropped_overlap,
-               "real_train_files": [n for n in cfg.real_train_files if any(r.group == f"real:{n}" for r in splits.train)],
+    training = {"best_epoch": res.best_epoch, "epochs_run": res.epochs_run,
+                "train_seconds": round(res.train_seconds, 1), "data_seconds": round(data_seconds, 1),
+                "n_train_records": len(splits.train), "n_train_windows": len(items), "train_groups": groups,
+                "n_train_layouts": len({r.layout for r in splits.train}),
+                "real_train_files": [n for n in cfg.real_train_files if any(r.group == f"real:{n}" for r in splits.train)],
+                "history": res.history}
+    return evaluate_multitask(model, cfg, splits, training)
+
+def evaluate_multitask(model: MultiTaskTagger, cfg: MultiTaskConfig, splits: Splits, training: dict) -> dict:
+    "Choose the decoding on the validation records, score every held-out set, write `multihead.pt` and `multihead_metrics.json`."
+    out = Path(cfg.output_dir); mc = model.cfg
+    model = model.cpu().eval()
+    # the decoding (threshold / segment weights) is chosen on the validation layouts, never on test data
+    t_tune = time.time()
+    model.decode, tuning = tune_decode(predict_tagged(model, [r.data for r in splits.val], cfg.eval_batch_size), splits.val,
+                                       list(mc.tags))
+    tune_seconds = time.time() - t_tune
+    tests = {k: evaluate_set(model, v, cfg.eval_batch_size) for k, v in splits.test.items()}
+    metrics = {"test": tests, **training, "test_layouts_dropped_as_seen": splits.dropped_overlap,
                "real_test_files": [k.split(':', 1)[1] for k in tests if k.startswith('real:')],
-               "n_parameters": sum(p.numel() for p in model.parameters()), "history": res.history}
+               "n_parameters": sum(p.numel() for p in model.parameters()),
+               "decode": to_dict(model.decode), "decode_tuning": tuning, "decode_tune_seconds": round(tune_seconds, 1)}
     save_torch(out / CHECKPOINT_NAME, {"format_version": FORMAT_VERSION, "kind": "multihead", "state_dict": model.state_dict(),
-                                       "model_config": to_dict(mc), "training_config": to_dict(cfg),
+                                       "model_config": to_dict(mc), "training_config": to_dict(cfg), "decode": to_dict(model.decode),
                                        "tag_names": list(mc.tags), "codepages": list(mc.codepages)})
     write_json(out / METRICS_NAME, metrics, schema="multihead_metrics")
     return metrics
 
-# %% ../../nbs/mainframe/30_multitask.ipynb #c8ef59b6
+def reevaluate_multitask(checkpoint, output_dir) -> dict:
+    """Decode-tune and evaluate a trained `multihead.pt` again, without training: same splits as its training run.
+
+    The data, seeds and held-out sets come from the checkpoint's own `training_config` (so the test layouts are
+    still checked against *its* training layouts); the training figures (history, epochs, seconds) are carried
+    over from the `multihead_metrics.json` beside it. Writes a new `multihead.pt` + metrics to `output_dir`."""
+    from trainbook.core.artifacts import read_json
+    ck = load_torch(checkpoint)
+    model = load_multitask(checkpoint)
+    cfg = dataclasses.replace(from_dict(MultiTaskConfig, ck["training_config"]), output_dir=str(output_dir))
+    splits = build_splits(cfg)
+    old = Path(checkpoint).parent / METRICS_NAME
+    prev = read_json(old, "multihead_metrics") if old.exists() else {}
+    keep = ("best_epoch", "epochs_run", "train_seconds", "data_seconds", "n_train_windows", "train_groups", "history")
+    groups = {}
+    for r in splits.train: groups[r.group.split(':')[0]] = groups.get(r.group.split(':')[0], 0) + 1
+    training = {**{k: prev[k] for k in keep if k in prev}, "n_train_records": len(splits.train),
+                "n_train_layouts": len({r.layout for r in splits.train}),
+                "real_train_files": [n for n in cfg.real_train_files if any(r.group == f"real:{n}" for r in splits.train)],
+                "reevaluated_from": str(checkpoint)}
+    training.setdefault("history", []); training.setdefault("epochs_run", 0); training.setdefault("train_seconds", 0.0)
+    training.setdefault("best_epoch", None)
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    return evaluate_multitask(model, cfg, splits, training)
+
+# %% ../../nbs/mainframe/30_multitask.ipynb #7ba2db73
 def load_multitask(checkpoint, device='cpu') -> MultiTaskTagger:
     "Load `multihead.pt` (weights only) and rebuild its model in eval mode."
     ck = load_torch(checkpoint)
@@ -576,4 +754,6 @@ def load_multitask(checkpoint, device='cpu') -> MultiTaskTagger:
         raise CheckpointError(f"{checkpoint}: multihead format {ck.get('format_version')} is not supported (expected {FORMAT_VERSION})")
     mc = from_dict(MultiTaskModelConfig, ck["model_config"])
     model = check_state_dict(MultiTaskTagger(mc), ck["state_dict"], checkpoint)
+    # the decoding tuned at training time (checkpoints from before it was stored: the defaults)
+    model.decode = from_dict(DecodeConfig, ck.get("decode") or {})
     return model.to(device).eval()

@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['METHODS', 'HEADLINE', 'EmbeddingCache', 'resolve_device', 'core_train_config', 'class_weighting', 'make_loss',
-           'predict', 'epoch_metrics', 'TrainedModel', 'train_model', 'tfidf_baseline', 'lexicon_scores', 'row_metrics',
-           'evaluate_split', 'make_cache', 'load_songs', 'cross_validate', 'cv_table', 'pooled_confusion',
-           'format_table']
+           'predict', 'epoch_metrics', 'TrainedModel', 'dataset_minority', 'train_model', 'tfidf_baseline',
+           'lexicon_scores', 'row_metrics', 'evaluate_split', 'make_cache', 'load_songs', 'cross_validate', 'cv_table',
+           'pooled_confusion', 'format_table']
 
 # %% ../../nbs/rebracket/30_train.ipynb #ffe7d032
 import copy, dataclasses, math, tempfile
@@ -136,6 +136,12 @@ def _datasets(cfg, songs, idx, cache):
     ds = cache.dataset(texts, y, w) if cache is not None else SongDataset(texts, y, w)
     return ds, y, w
 
+def dataset_minority(songs: pd.DataFrame) -> int:
+    "The rarer binary class over ALL rows of the song table: the one every fold's minority F1 is about."
+    # a 13-song validation split or a 17-song fold can have the classes the other way round; letting each
+    # decide would make "minority F1" change class between folds
+    return int(np.average(songs["target"].astype(float), weights=songs["n_tracks"]) < 0.5)
+
 def train_model(cfg: RebracketConfig, songs: pd.DataFrame, fit_idx, val_idx, n_classes=None, encoder=None,
                 cache: EmbeddingCache | None = None, output_dir=None) -> TrainedModel:
     "Train on songs `fit_idx`, early-stop on songs `val_idx`; return the best model and the tuned threshold."
@@ -174,7 +180,8 @@ def train_model(cfg: RebracketConfig, songs: pd.DataFrame, fit_idx, val_idx, n_c
     if cfg.data.target_type == "binary" and cfg.training.threshold_metric == "none": threshold = 0.5
     elif cfg.data.target_type == "binary":
         sv = predict(model, val_ds, collate, device=device)
-        threshold = tune_threshold(np.repeat(yv, wv.astype(int)), np.repeat(sv, wv.astype(int)), cfg.training.threshold_metric)
+        threshold = tune_threshold(np.repeat(yv, wv.astype(int)), np.repeat(sv, wv.astype(int)), cfg.training.threshold_metric,
+                                   minority=dataset_minority(songs))
     return TrainedModel(model, threshold, res, cached)
 
 # %% ../../nbs/rebracket/30_train.ipynb #51bf61a6
@@ -223,9 +230,9 @@ def lexicon_scores(texts, target_type, labels=None, lexicon_path=None) -> np.nda
 # %% ../../nbs/rebracket/30_train.ipynb #9e1c6714
 METHODS = ("model", "majority", "tfidf_lr", "lexicon_rule")
 
-def row_metrics(target_type, y_rows, pred_rows, threshold=None, labels=None) -> dict:
+def row_metrics(target_type, y_rows, pred_rows, threshold=None, labels=None, minority=None) -> dict:
     "Binary: core `binary_summary` at `threshold`; multi-class: `classification_summary`; regression: MAE, R²."
-    if target_type == "binary": return binary_summary(y_rows, pred_rows, 0.5 if threshold is None else threshold)
+    if target_type == "binary": return binary_summary(y_rows, pred_rows, 0.5 if threshold is None else threshold, minority)
     if target_type == "multiclass":
         yt = [labels[i] for i in np.asarray(y_rows, int)]; yp = [labels[i] for i in np.asarray(pred_rows).argmax(1)]
         # classes absent from this fold (neither true nor predicted) are left out of the macro average
@@ -249,6 +256,7 @@ def evaluate_split(cfg, songs, train_idx, test_idx, labels=None, encoder=None, c
     rep = lambda x, s: np.repeat(np.asarray(x), s["n_tracks"].to_numpy(), axis=0)   # song → rows
     y_test_rows = rep(st["target"], st)
     n_classes = len(labels) if labels else None
+    mino = dataset_minority(songs) if tt == "binary" else None
     out = {}
     for m in methods:
         thr = None
@@ -269,14 +277,14 @@ def evaluate_split(cfg, songs, train_idx, test_idx, labels=None, encoder=None, c
             f = tfidf_baseline(tt, sf["concept"], sf["target"].to_numpy(), sf["n_tracks"].to_numpy(), sv["concept"],
                                sv["target"].to_numpy(), sv["n_tracks"].to_numpy(), seed=cfg.training.seed)
             if tt == "binary":
-                pv = f(sv["concept"]); thr = tune_threshold(rep(sv["target"], sv), rep(pv, sv), _baseline_threshold_metric(cfg))
+                pv = f(sv["concept"]); thr = tune_threshold(rep(sv["target"], sv), rep(pv, sv), _baseline_threshold_metric(cfg), mino)
             pred, extra = f(st["concept"]), {}
         elif m == "lexicon_rule":
             pred = lexicon_scores(st["concept"], tt, labels, cfg.data.lexicon_path)
             thr, extra = (0.5 if tt == "binary" else None), {}     # any marker ⇒ True: the labelling rule
         else: raise ConfigError(f"unknown method {m!r}; known: {METHODS}")
         pred_rows = rep(pred, st)
-        out[m] = {"metrics": row_metrics(tt, y_test_rows, pred_rows, thr, labels), "song_pred": pred,
+        out[m] = {"metrics": row_metrics(tt, y_test_rows, pred_rows, thr, labels, mino), "song_pred": pred,
                   "test_ids": st["id"].tolist(), **extra}
     return out
 

@@ -184,6 +184,7 @@ def decoder_loss(model, batch, lam=1.0):
 class DecoderConfig:
     num_train: int = 4000
     num_test: int = 1000
+    num_val: int = 500             # model selection (best epoch) on these, never on the test requests
     epochs: int = 30
     lr: float = 2e-3
     batch_size: int = 128
@@ -210,16 +211,16 @@ def decoder_predict(model, x, table):
     with torch.no_grad(): tl, cl = model(x)
     return [table.tool_names[i] for i in tl.argmax(-1).tolist()], cl.argmax(-1).tolist()
 
-def train_decoder(table, x_tr, reqs_tr, x_te, reqs_te, hidden, config_weights, cfg: DecoderConfig, out_dir=None):
-    "Train one HierarchicalDecoder through the core loop; returns (model, FitResult)."
+def train_decoder(table, x_tr, reqs_tr, x_val, reqs_val, hidden, config_weights, cfg: DecoderConfig, out_dir=None):
+    "Train one HierarchicalDecoder through the core loop, best epoch chosen on the validation requests; returns (model, FitResult)."
     from trainbook.core.train import TrainConfig, fit
     torch.manual_seed(cfg.seed)
     names = {n: i for i, n in enumerate(table.tool_names)}
     model = HierarchicalDecoder(x_tr.shape[1], hidden, table.tool_ids(), len(table.tool_names), config_weights)
     data = RequestSet(x_tr, torch.tensor([names[t] for t in reqs_tr.tool]), torch.tensor(reqs_tr.label.to_numpy()))
     def eval_fn(m):
-        pt, pc = decoder_predict(m, x_te, table)
-        s = decoder_scores(table, reqs_te, pt, pc)
+        pt, pc = decoder_predict(m, x_val, table)
+        s = decoder_scores(table, reqs_val, pt, pc)
         return {"val_config_acc": s["config_acc"], "val_tool_acc": s["tool_acc"], "val_feasible_rate": s["feasible_rate"]}
     tc = TrainConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed, device=cfg.device,
                      monitor="val_config_acc", mode="max", output_dir=out_dir, progress=False, warmup_ratio=0.05)
@@ -235,16 +236,18 @@ def compare_decoders(table, config_weights, normalizer, cfg: DecoderConfig = Dec
     from trainbook.resource.encoder import minilm_embeddings
     reqs_tr = make_requests(table, cfg.num_train, seed=cfg.seed, split="train")
     reqs_te = make_requests(table, cfg.num_test, seed=cfg.seed + 1, split="test")
-    tasks = sorted(set(reqs_tr.task) | set(reqs_te.task))
+    # validation: the test phrasing (the distribution we select for), fresh draws (never the test requests)
+    reqs_va = make_requests(table, cfg.num_val, seed=cfg.seed + 2, split="test")
+    tasks = sorted(set(reqs_tr.task) | set(reqs_te.task) | set(reqs_va.task))
     vecs = dict(zip(tasks, (task_encoder or minilm_embeddings)(tasks)))
-    x_tr, x_te = (request_features(table, normalizer, r.text, vecs) for r in (reqs_tr, reqs_te))
+    x_tr, x_va, x_te = (request_features(table, normalizer, r.text, vecs) for r in (reqs_tr, reqs_va, reqs_te))
     hidden = config_weights.shape[1]
     rows, curves = [], {}
     ot, oc = oracle_predict(table, reqs_te.text)
     rows.append({"method": "rule-based oracle", **decoder_scores(table, reqs_te, ot, oc), "epochs_to_90pct_of_best": None})
     for name, w in [("decoder, exported init", config_weights), ("decoder, random init", None)]:
         sub = None if out_dir is None else str(f"{out_dir}/{'exported' if w is not None else 'random'}")
-        model, res = train_decoder(table, x_tr, reqs_tr, x_te, reqs_te, hidden, w, cfg, sub)
+        model, res = train_decoder(table, x_tr, reqs_tr, x_va, reqs_va, hidden, w, cfg, sub)
         pt, pc = decoder_predict(model, x_te, table)
         curves[name] = [r["val_config_acc"] for r in res.history]
         rows.append({"method": name, **decoder_scores(table, reqs_te, pt, pc), "history": res.history})

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['MultiTaskPredictor', 'load_predictor', 'predict', 'read_input_texts', 'plot_attention']
 
-# %% ../../nbs/text/60_inference.ipynb #5474e812
+# %% ../../nbs/text/60_inference.ipynb #0bec6d79
 import json
 from pathlib import Path
 import numpy as np
@@ -18,7 +18,7 @@ from .evaluate import classify_probs, summarize
 from .model import build_multitask_model
 from .tokenizer import encode_texts, load_tokenizer
 
-# %% ../../nbs/text/60_inference.ipynb #0d82b83b
+# %% ../../nbs/text/60_inference.ipynb #f27344a0
 class MultiTaskPredictor:
     "A trained multi-task model with its tokenizer and labels, ready to `predict`."
     def __init__(self, model, tokenizer, labels: dict, config):
@@ -50,7 +50,8 @@ class MultiTaskPredictor:
         c = self.config
         em, tp = classify_probs(self.model, self.tokenizer, texts, c.tokenizer.max_text_len, c.eval.batch_size)
         summ = summarize(self.model, self.tokenizer, texts, c.tokenizer.max_source_len, num_beams or c.eval.num_beams,
-                         max_len or c.eval.max_summary_len, c.eval.min_summary_len, c.eval.no_repeat_ngram, c.eval.length_penalty)
+                         max_len or c.eval.max_summary_len, c.eval.min_summary_len, c.eval.no_repeat_ngram, c.eval.length_penalty,
+                         repeat_penalty=c.eval.repeat_penalty)
         E, T = self.labels["emotion"], self.labels["topic"]
         return [{"summary": s, "emotions": {E[j]: round(float(e[j]), 4) for j in np.argsort(-e)},
                  "topic": T[int(t.argmax())], "topic_probs": {T[j]: round(float(t[j]), 4) for j in range(len(T))}}
@@ -90,7 +91,7 @@ def read_input_texts(path) -> list[str]:
         return [r.get("text", r.get("source")) for r in read_jsonl(p, validate=check)]
     return [l for l in p.read_text(encoding="utf-8").splitlines() if l.strip()]
 
-# %% ../../nbs/text/60_inference.ipynb #871e98fa
+# %% ../../nbs/text/60_inference.ipynb #e1518589
 def plot_attention(maps: dict, kind: str = "cross", layer: int = -1, max_tokens: int = 60):
     "Heatmap of the head-averaged `kind` ('cross' or 'encoder') attention of `layer`."
     import matplotlib.pyplot as plt

@@ -7,7 +7,7 @@ __all__ = ['PRESETS', 'ModelConfig', 'sinusoidal_positions', 'MultiHeadAttention
            'NativeEncoder', 'HFEncoder', 'NativeDecoder', 'reorder_state', 'HFSeq2Seq', 'mean_pool', 'MultiTaskModel',
            'build_multitask_model', 'count_parameters', 'generate']
 
-# %% ../../nbs/text/20_model.ipynb #0830b733
+# %% ../../nbs/text/20_model.ipynb #1ee40de5
 import math
 from dataclasses import dataclass
 import torch
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from ..core.errors import ConfigError, UserError
 from .tokenizer import resolve_pretrained, special_ids
 
-# %% ../../nbs/text/20_model.ipynb #89cd5a46
+# %% ../../nbs/text/20_model.ipynb #cde8f39f
 PRESETS = {  # d_model, encoder layers, decoder layers, heads, FFN
     "tiny": (64, 1, 1, 2, 128),
     "small": (256, 4, 4, 4, 1024),
@@ -47,7 +47,7 @@ class ModelConfig:
         base = PRESETS[self.preset]
         return tuple(v or b for v, b in zip((self.d_model, self.encoder_layers, self.decoder_layers, self.heads, self.ffn), base))
 
-# %% ../../nbs/text/20_model.ipynb #23421076
+# %% ../../nbs/text/20_model.ipynb #16b11ef6
 def sinusoidal_positions(n: int, d: int) -> torch.Tensor:
     "The fixed sin/cos position table of Vaswani et al. (n × d)."
     pos = torch.arange(n, dtype=torch.float32)[:, None]
@@ -122,7 +122,7 @@ class DecoderLayer(nn.Module):
         y = y + ca.o(c.transpose(1, 2).reshape(B, 1, -1))
         return y + self.ff(self.ln3(y)), (k, v)
 
-# %% ../../nbs/text/20_model.ipynb #89a1f2ed
+# %% ../../nbs/text/20_model.ipynb #62f57a6c
 class NativeEncoder(nn.Module):
     "Token embeddings (scaled by √d) + sinusoidal positions → pre-LN layers → final LayerNorm."
     def __init__(self, vocab, d, layers, heads, ffn, dropout, max_positions, pad_id):
@@ -165,7 +165,7 @@ class HFEncoder(nn.Module):
             if need_weights: self.model.set_attn_implementation("sdpa")
         return out.last_hidden_state, (list(out.attentions) if need_weights else None)
 
-# %% ../../nbs/text/20_model.ipynb #0fbbdc0a
+# %% ../../nbs/text/20_model.ipynb #67c628a2
 class NativeDecoder(nn.Module):
     def __init__(self, vocab, d, layers, heads, ffn, dropout, max_positions, pad_id, copy=True):
         super().__init__()
@@ -180,23 +180,45 @@ class NativeDecoder(nn.Module):
         if copy:
             self.copy_q, self.copy_k = nn.Linear(d, d), nn.Linear(d, d)
             self.gate = nn.Linear(2 * d, 1)
-    def forward(self, dec_ids, memory, mem_mask, src_ids=None, need_weights=False):
+    def hidden(self, dec_ids, memory, mem_mask, need_weights=False):
+        "Final decoder states (B,T,D) and, if asked, each layer's cross-attention."
         T = dec_ids.shape[1]
         y = self.drop(self.embed(dec_ids) * math.sqrt(self.d) + self.pos[:T])
         maps = []
         for layer in self.layers:
             y, w = layer(y, memory, mem_mask, None, need_weights); maps.append(w)
-        return self._output(self.ln(y), memory, mem_mask, src_ids), (maps if need_weights else None)
+        return self.ln(y), (maps if need_weights else None)
+
+    def forward(self, dec_ids, memory, mem_mask, src_ids=None, need_weights=False):
+        h, maps = self.hidden(dec_ids, memory, mem_mask, need_weights)
+        return self._output(h, memory, mem_mask, src_ids), maps
+
+    def _copy_parts(self, h, memory, mem_mask, copy_k=None):
+        "Copy attention over the source (B,T,S) and the generation gate p_gen (B,T,1)."
+        copy_k = self.copy_k(memory) if copy_k is None else copy_k
+        scores = self.copy_q(h) @ copy_k.transpose(1, 2) / math.sqrt(self.d)
+        attn = scores.masked_fill(~mem_mask.bool()[:, None, :], float("-inf")).softmax(-1)
+        return attn, torch.sigmoid(self.gate(torch.cat([h, attn @ memory], -1)))
+
+    def label_nll(self, dec_ids, memory, mem_mask, src_ids, labels) -> torch.Tensor:
+        "Mean NLL of `labels` (-100 = ignore): the training loss, equal to `nll_loss(forward(...))` but it builds only\n        the label's probability instead of the whole mixed (B,T,V) distribution (less memory; about the same time,\n        since the LM-head matmul dominates: `tests/benchmarks/test_bench_text.py`)."
+        h, _ = self.hidden(dec_ids, memory, mem_mask)
+        logits = self.lm_head(h)
+        keep = labels != -100; y = labels.clamp_min(0)
+        lp_vocab = logits.gather(-1, y[..., None])[..., 0] - logits.logsumexp(-1)
+        if self.copy:
+            attn, p_gen = self._copy_parts(h, memory, mem_mask)
+            p_copy = (attn * (src_ids[:, None, :] == y[..., None])).sum(-1)
+            lp = (p_gen[..., 0] * lp_vocab.exp() + (1 - p_gen[..., 0]) * p_copy).clamp_min(1e-12).log()
+        else: lp = lp_vocab
+        return -(lp * keep).sum() / keep.sum().clamp_min(1)
 
     def _output(self, h, memory, mem_mask, src_ids, copy_k=None):
         "Log-probabilities from final states `h` (B,T,D): tied LM head, mixed with the copy distribution."
         logits = self.lm_head(h)
         if not self.copy: return logits.log_softmax(-1)
         T = h.shape[1]
-        copy_k = self.copy_k(memory) if copy_k is None else copy_k
-        scores = self.copy_q(h) @ copy_k.transpose(1, 2) / math.sqrt(self.d)
-        attn = scores.masked_fill(~mem_mask.bool()[:, None, :], float("-inf")).softmax(-1)     # B,T,S
-        p_gen = torch.sigmoid(self.gate(torch.cat([h, attn @ memory], -1)))                     # B,T,1
+        attn, p_gen = self._copy_parts(h, memory, mem_mask, copy_k)                              # B,T,S and B,T,1
         probs = p_gen * logits.softmax(-1)
         probs = probs.scatter_add(-1, src_ids[:, None, :].expand(-1, T, -1), (1 - p_gen) * attn)
         return probs.clamp_min(1e-12).log()
@@ -222,7 +244,7 @@ def reorder_state(state: dict, idx: torch.Tensor) -> dict:
     sel = lambda x: x.index_select(0, idx)
     return {**state, "self": [None if c is None else (sel(c[0]), sel(c[1])) for c in state["self"]]}
 
-# %% ../../nbs/text/20_model.ipynb #709599ad
+# %% ../../nbs/text/20_model.ipynb #a69686a4
 class HFSeq2Seq(nn.Module):
     def __init__(self, name_or_path, weights: bool = True):
         super().__init__()
@@ -243,7 +265,7 @@ class HFSeq2Seq(nn.Module):
                          decoder_input_ids=dec_ids, output_attentions=need_weights, use_cache=False)
         return out.logits.log_softmax(-1), (list(out.cross_attentions) if need_weights else None)
 
-# %% ../../nbs/text/20_model.ipynb #70f700c8
+# %% ../../nbs/text/20_model.ipynb #3227bb3e
 def mean_pool(hidden, mask):
     "Average of the token states where `mask` is 1 (padding ignored)."
     m = mask.unsqueeze(-1).to(hidden.dtype)
@@ -291,6 +313,13 @@ class MultiTaskModel(nn.Module):
         if hasattr(self, "seq2seq"): return self.seq2seq.decode(dec_ids, memory, mem_mask, src_ids, need_weights)
         return self.decoder(dec_ids, memory, mem_mask, src_ids, need_weights)
 
+    @torch.no_grad()
+    def set_emotion_prior(self, prevalence):
+        "Start the emotion head at the log-odds of each label's training frequency (zero weights in the last layer).\n        With 28 labels present in ~4 % of rows, a zero bias predicts 0.5 everywhere and the first few hundred steps\n        only push every logit down; starting at the prior spends them on telling labels apart."
+        p = torch.as_tensor(prevalence, dtype=torch.float32).clamp(1e-4, 1 - 1e-4)
+        last = self.emotion_head[-1]
+        last.bias.copy_(torch.log(p / (1 - p))); last.weight.zero_()
+
     def classify(self, input_ids, attention_mask):
         "(emotion logits, topic logits) from the mean-pooled encoder states."
         pooled = mean_pool(self.encode(input_ids, attention_mask)[0], attention_mask)
@@ -302,6 +331,8 @@ class MultiTaskModel(nn.Module):
         if task == "summarization":
             with torch.set_grad_enabled(encoder_grad and torch.is_grad_enabled()):
                 mem, _ = self.encode(batch["input_ids"], batch["attention_mask"])
+            if hasattr(self, "decoder"):
+                return self.decoder.label_nll(batch["decoder_input_ids"], mem, batch["attention_mask"], batch["input_ids"], batch["labels"])
             lp, _ = self.decode(batch["decoder_input_ids"], mem, batch["attention_mask"], batch["input_ids"])
             return F.nll_loss(lp.flatten(0, 1), batch["labels"].flatten(), ignore_index=-100)
         pooled = mean_pool(self.encode(batch["input_ids"], batch["attention_mask"])[0], batch["attention_mask"])
@@ -309,7 +340,7 @@ class MultiTaskModel(nn.Module):
         if task == "topic": return F.cross_entropy(self.topic_head(pooled), batch["targets"])
         raise ValueError(f"unknown task {task!r}")
 
-# %% ../../nbs/text/20_model.ipynb #56005b1d
+# %% ../../nbs/text/20_model.ipynb #cd80ef85
 def build_multitask_model(tokenizer, config: ModelConfig, n_emotions: int, n_topics: int, backbone_dir=None) -> MultiTaskModel:
     "The model for `tokenizer` (vocabulary and special ids) and `config`; the same call in training and inference (`backbone_dir`: architecture only)."
     sp = special_ids(tokenizer)
@@ -323,7 +354,7 @@ def count_parameters(model) -> dict:
         seen.add(id(p)); total += p.numel(); train += p.numel() if p.requires_grad else 0
     return {"parameters": total, "trainable": train}
 
-# %% ../../nbs/text/20_model.ipynb #07a36670
+# %% ../../nbs/text/20_model.ipynb #32fc1950
 def _block_repeats(lp, seqs, n):
     if n <= 0 or seqs.shape[1] < n: return lp
     for i, s in enumerate(seqs.tolist()):
@@ -332,9 +363,16 @@ def _block_repeats(lp, seqs, n):
         if banned: lp[i, list(banned)] = float("-inf")
     return lp
 
+def _penalize_seen(lp, seqs, penalty: float):
+    "Subtract `penalty` × (occurrences so far) from each token's log-probability."
+    if penalty <= 0 or seqs.shape[1] == 0: return lp
+    counts = torch.zeros_like(lp).scatter_add_(1, seqs, torch.ones_like(seqs, dtype=lp.dtype))
+    return lp - penalty * counts
+
 @torch.no_grad()
 def generate(model: MultiTaskModel, input_ids, attention_mask, max_len: int = 48, num_beams: int = 1,
-             no_repeat_ngram: int = 3, min_len: int = 5, length_penalty: float = 1.0, memory=None) -> list[list[int]]:
+             no_repeat_ngram: int = 3, min_len: int = 5, length_penalty: float = 1.0, memory=None,
+             repeat_penalty: float = 0.0) -> list[list[int]]:
     "Token ids (without bos/eos) of the summary of each input; greedy when `num_beams == 1` (`memory`: encoder states, if computed)."
     model.eval()
     B = input_ids.shape[0]; K = num_beams; dev = input_ids.device
@@ -352,7 +390,7 @@ def generate(model: MultiTaskModel, input_ids, attention_mask, max_len: int = 48
         lp = lp.float().clone()
         lp[:, model.pad] = float("-inf"); lp[:, model.bos] = float("-inf")
         if step < min_len: lp[:, model.eos] = float("-inf")
-        lp = _block_repeats(lp, seqs[:, 1:], no_repeat_ngram)
+        lp = _penalize_seen(_block_repeats(lp, seqs[:, 1:], no_repeat_ngram), seqs[:, 1:], repeat_penalty)
         V = lp.shape[-1]
         top, idx = (scores.view(-1, 1) + lp).view(B, K * V).topk(2 * K, dim=-1)
         origins, tokens, new_scores = [], [], torch.full((B, K), float("-inf"), device=dev)

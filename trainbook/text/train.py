@@ -8,7 +8,7 @@ __all__ = ['TaskBatchSampler', 'task_probabilities', 'MultiTaskDataset', 'MultiT
            'make_tokenizer', 'make_collators', 'make_optimizer', 'make_eval_fn', 'TrainedRun', 'save_backbone_config',
            'train_multitask']
 
-# %% ../../nbs/text/40_train.ipynb #c546f816
+# %% ../../nbs/text/40_train.ipynb #a538fb5c
 import dataclasses, json, math, time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +25,7 @@ from .model import ModelConfig, build_multitask_model, count_parameters
 from .tokenizer import (EmotionCollator, SummarizationCollator, TopicCollator, export_tokenizer,
                                       load_tokenizer, train_bpe_tokenizer)
 
-# %% ../../nbs/text/40_train.ipynb #378ff841
+# %% ../../nbs/text/40_train.ipynb #5d05fbcb
 class TaskBatchSampler:
     "Yields `steps_per_epoch` single-task batches of `(task, row)` indices; tasks drawn with `probs`, rows from seeded permutations."
     def __init__(self, sizes: dict, batch_sizes: dict, steps_per_epoch: int, probs: dict, seed: int = 0):
@@ -75,7 +75,7 @@ class MultiTaskCollator:
     collators: dict
     def __call__(self, items): return self.collators[items[0]["task"]](items)
 
-# %% ../../nbs/text/40_train.ipynb #0c875922
+# %% ../../nbs/text/40_train.ipynb #dfc150e0
 @dataclass
 class DataConfig:
     root: str = "data/text"                                   # folder with emotion/, topic/, summarization/
@@ -100,6 +100,8 @@ class TrainerConfig:
     steps_per_epoch: int = 100
     batch_sizes: dict[str, int] = field(default_factory=lambda: {"summarization": 16, "emotion": 32, "topic": 32})
     encoder_lr: float | None = None      # learning rate of a pretrained encoder (default: train.lr)
+    head_lr: float | None = None         # learning rate of the fresh emotion/topic heads (default: train.lr)
+    emotion_prior_bias: bool = True      # start the emotion head at each label's training log-odds
     summarization_encoder_grad: bool = True
     eval_rows: int = 256                 # validation rows per task scored after each epoch
 
@@ -110,7 +112,11 @@ class EvalConfig:
     min_summary_len: int = 8
     no_repeat_ngram: int = 3
     length_penalty: float = 1.0
+    repeat_penalty: float = 0.0          # nats off a token's log-prob per earlier occurrence in the summary
     batch_size: int = 64
+    tune_rows: int = 0                   # >0: pick repeat/length penalty on this many validation abstracts after training
+    tune_repeat_penalty: list[float] = field(default_factory=lambda: [0.5, 1.0])
+    tune_length_penalty: list[float] = field(default_factory=lambda: [1.0, 2.0])
 
 @dataclass
 class TextConfig:
@@ -132,7 +138,7 @@ def load_text_config(path=None, overrides=None) -> TextConfig:
         tk.max_text_len = tk.max_text_len or int(lens.get("max_text_len", 96))
     return cfg
 
-# %% ../../nbs/text/40_train.ipynb #f1757a77
+# %% ../../nbs/text/40_train.ipynb #e2f43701
 def resolve_data_root(root) -> Path:
     p = Path(root)
     return p if p.is_absolute() else repo_root() / p
@@ -168,21 +174,23 @@ def make_collators(tok, cfg: TextConfig) -> dict:
             "emotion": EmotionCollator(tok, tk.max_text_len), "topic": TopicCollator(tok, tk.max_text_len)}
 
 def make_optimizer(model, cfg: TextConfig):
-    "AdamW; a pretrained encoder gets `trainer.encoder_lr`, everything else `train.lr`; no decay on norms/biases."
+    "AdamW; a pretrained encoder gets `trainer.encoder_lr`, the classification heads `trainer.head_lr`, everything else\n    `train.lr`; no decay on norms/biases."
     enc_ids = {id(p) for name in ("encoder", "seq2seq") if hasattr(model, name)
                and cfg.trainer.encoder_lr is not None and (cfg.model.init_encoder or cfg.model.init_from)
                for p in getattr(model, name).parameters()}
+    head_ids = {id(p) for h in (model.emotion_head, model.topic_head) for p in h.parameters()} if cfg.trainer.head_lr else set()
     groups = {}
     for n, p in model.named_parameters():
         if not p.requires_grad: continue
-        lr = cfg.trainer.encoder_lr if id(p) in enc_ids else cfg.train.lr
+        lr = cfg.trainer.encoder_lr if id(p) in enc_ids else cfg.trainer.head_lr if id(p) in head_ids else cfg.train.lr
         wd = 0.0 if p.dim() < 2 or "norm" in n.lower() or ".ln" in n else cfg.train.weight_decay
         groups.setdefault((lr, wd), []).append(p)
     return torch.optim.AdamW([{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()])
 
-# %% ../../nbs/text/40_train.ipynb #02bacccf
+# %% ../../nbs/text/40_train.ipynb #1f54c2d7
 def make_eval_fn(val_sets: dict, collators: dict, cfg: TextConfig):
     from sklearn.metrics import f1_score
+    from trainbook.text.metrics import decide_emotions, tune_multilabel_threshold
     n = cfg.trainer.eval_rows
     batches = {t: [collators[t]([{**ds[i], "task": t} for i in range(s, min(s + 32, n, len(ds)))])
                    for s in range(0, min(n, len(ds)), 32)] for t, ds in val_sets.items()}
@@ -196,16 +204,18 @@ def make_eval_fn(val_sets: dict, collators: dict, cfg: TextConfig):
                 losses.append(float(model.task_loss(b)))
                 if t != "summarization":
                     e, tp = model.classify(b["input_ids"], b["attention_mask"])
-                    preds.append((torch.sigmoid(e) >= 0.3).cpu().numpy() if t == "emotion" else tp.argmax(-1).cpu().numpy())
+                    preds.append(torch.sigmoid(e).cpu().numpy() if t == "emotion" else tp.argmax(-1).cpu().numpy())
                     ys.append(b["targets"].cpu().numpy())
             out[f"val_{t}_loss"] = float(np.mean(losses)); total += cfg.trainer.task_weights.get(t, 1.0) * out[f"val_{t}_loss"]
-            if t == "emotion": out["val_emotion_micro_f1"] = float(f1_score(np.concatenate(ys).astype(int), np.concatenate(preds), average="micro", zero_division=0))
+            if t == "emotion":
+                Y, P = np.concatenate(ys).astype(int), np.concatenate(preds)
+                out["val_emotion_micro_f1"] = float(f1_score(Y, decide_emotions(P, tune_multilabel_threshold(Y, P)), average="micro", zero_division=0))
             if t == "topic": out["val_topic_accuracy"] = float((np.concatenate(ys) == np.concatenate(preds)).mean())
         out["val_loss"] = total
         return out
     return eval_fn
 
-# %% ../../nbs/text/40_train.ipynb #fede9068
+# %% ../../nbs/text/40_train.ipynb #6cfa532b
 @dataclass
 class TrainedRun:
     model: torch.nn.Module
@@ -236,6 +246,7 @@ def train_multitask(cfg: TextConfig, run_dir) -> TrainedRun:
     save_labels(run_dir / "artifacts" / "labels.json", train_sets["emotion"].labels, train_sets["topic"].labels)
     torch.manual_seed(cfg.train.seed)
     model = build_multitask_model(tok, cfg.model, len(train_sets["emotion"].labels), len(train_sets["topic"].labels))
+    if cfg.trainer.emotion_prior_bias: model.set_emotion_prior(train_sets["emotion"].targets.mean(0))
     save_backbone_config(model, run_dir)
     collators = make_collators(tok, cfg)
     sizes = {t: len(d) for t, d in train_sets.items()}
@@ -247,7 +258,13 @@ def train_multitask(cfg: TextConfig, run_dir) -> TrainedRun:
     train_cfg = dataclasses.replace(cfg.train, output_dir=str(run_dir / "checkpoints"))
     res = fit(model, loader, loss_fn, train_cfg, eval_fn=make_eval_fn(val_sets, collators, cfg), optimizer=make_optimizer(model, cfg))
     model = model.cpu().eval() if train_cfg.device == "cpu" else model.eval()
-    meta = {"task_probs": probs, "train_rows": sizes, "read_stats": stats, **count_parameters(model),
+    tuning = []
+    if cfg.eval.tune_rows > 0:   # decoding settings chosen on validation, stored with the checkpoint for predict()
+        from trainbook.text.evaluate import tune_decoding
+        best, tuning = tune_decoding(model, tok, val_sets["summarization"], cfg)
+        cfg.eval.repeat_penalty, cfg.eval.length_penalty = best
+        save_config(cfg, run_dir / "config.yaml")
+    meta = {"task_probs": probs, "decoding_tuning": tuning, "train_rows": sizes, "read_stats": stats, **count_parameters(model),
             "train_seconds": res.train_seconds, "setup_seconds": time.time() - t0 - res.train_seconds,
             "best_epoch": res.best_epoch, "epochs_run": res.epochs_run, "torch_threads": torch.get_num_threads()}
     save_torch(run_dir / "checkpoints" / "model.pt", {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
