@@ -21,14 +21,20 @@ def test_tied_weights_and_presets(bpe_tok):
     assert small.sizes() == (256, 4, 4, 4, 1024) and ModelConfig(preset="base").sizes() == (512, 6, 6, 8, 2048)
 
 
-@pytest.mark.parametrize("copy", [False, True])
-def test_cached_step_matches_full_decoder(bpe_tok, copy):
+def _two_pair_decode(bpe_tok, copy):
+    "A tiny seeded model, a two-pair summarization batch, its encoder memory and the full teacher-forced decode."
     torch.manual_seed(0)
     m = build_multitask_model(bpe_tok, ModelConfig(preset="tiny", copy=copy), 2, 2).eval()
     b = SummarizationCollator(bpe_tok, 24, 10)([{"source": "The cat sat on the mat.", "summary": "cat sat on mat"},
                                                  {"source": "Dogs chase cats.", "summary": "dogs"}])
     mem, _ = m.encode(b["input_ids"], b["attention_mask"])
     full, _ = m.decode(b["decoder_input_ids"], mem, b["attention_mask"], b["input_ids"])
+    return m, b, mem, full
+
+
+@pytest.mark.parametrize("copy", [False, True])
+def test_cached_step_matches_full_decoder(bpe_tok, copy):
+    m, b, mem, full = _two_pair_decode(bpe_tok, copy)
     state = m.decoder.start_state(mem)
     for t in range(b["decoder_input_ids"].shape[1]):
         lp, state = m.decoder.step(b["decoder_input_ids"][:, t], state, mem, b["attention_mask"], b["input_ids"])
@@ -52,12 +58,7 @@ def test_generation_blocks_repeated_trigrams(bpe_tok):
 @pytest.mark.parametrize("copy", [False, True])
 def test_label_nll_equals_full_distribution_nll(bpe_tok, copy):
     "The training loss builds only the labels' probabilities; it must equal NLL of the full (copy-mixed) distribution."
-    torch.manual_seed(0)
-    m = build_multitask_model(bpe_tok, ModelConfig(preset="tiny", copy=copy), 2, 2).eval()
-    b = SummarizationCollator(bpe_tok, 24, 10)([{"source": "The cat sat on the mat.", "summary": "cat sat on mat"},
-                                                 {"source": "Dogs chase cats.", "summary": "dogs"}])
-    mem, _ = m.encode(b["input_ids"], b["attention_mask"])
-    full, _ = m.decode(b["decoder_input_ids"], mem, b["attention_mask"], b["input_ids"])
+    m, b, mem, full = _two_pair_decode(bpe_tok, copy)
     ref = F.nll_loss(full.flatten(0, 1), b["labels"].flatten(), ignore_index=-100)
     assert torch.allclose(m.task_loss(b), ref, atol=1e-5)
 
