@@ -145,7 +145,7 @@ def record_log_probs(model, records, max_len: int, batch_size: int = 256, device
 
 # %% ../../nbs/mainframe/20_codepage.ipynb #43cc53e4
 def evaluate_codepage(pred_cps, confidences, data: LabelledRecords, codepages) -> dict:
-    "Accuracy by evidence level, mean confidence on evidence-free records, confusion matrix."
+    "Accuracy by evidence level, mean confidence on evidence-free records, confusion matrix (NaN where a set has no such records)."
     from trainbook.core.metrics import classification_summary
     pred, conf = np.asarray(pred_cps), np.asarray(confidences, dtype=float)
     true, ev = np.asarray(data.labels), np.asarray(data.evidence)
@@ -156,7 +156,7 @@ def evaluate_codepage(pred_cps, confidences, data: LabelledRecords, codepages) -
         out[f"acc_{level}"] = float((pred[sel] == true[sel]).mean()) if sel.any() else float("nan")
         out[f"mean_conf_{level}"] = float(conf[sel].mean()) if sel.any() else float("nan")
     out["acc_evidence"] = out["acc_full"]
-    out["acc_all"] = float((pred == true).mean())
+    out["acc_all"] = float((pred == true).mean()) if len(true) else float("nan")
     out["summary_evidence"] = classification_summary(true[ev == "full"], pred[ev == "full"], labels=list(codepages))
     return out
 

@@ -502,22 +502,8 @@ def evaluate_set(model, recs: list[TaggedRecord], batch_size: int = 128, device=
             "model": tagging_metrics(gold, model_pred), "model_payload": tagging_metrics(gold, model_pred, header_free=True),
             "model_argmax": tagging_metrics(gold, argmax_pred), "decode": to_dict(dc),
             "heuristic": tagging_metrics(gold, heur_pred), "heuristic_payload": tagging_metrics(gold, heur_pred, header_free=True),
-            "codepage_model": _codepage_scores(cp_pred, cp_conf, lr, cps),
-            "codepage_heuristic": _codepage_scores([c for c, _ in heur_cp], [p for _, p in heur_cp], lr, cps)}
-
-def _codepage_scores(pred, conf, lr, cps) -> dict:
-    "`codepage.evaluate_codepage`, also on sets without evidence-bearing records (real files often have none)."
-    from trainbook.mainframe.codepage import evaluate_codepage
-    if any(e == "full" for e in lr.evidence): return evaluate_codepage(pred, conf, lr, cps)
-    pred, conf, true, ev = np.asarray(pred), np.asarray(conf, dtype=float), np.asarray(lr.labels), np.asarray(lr.evidence)
-    out = {"n": len(true)}
-    for level in ("full", "partial", "none"):
-        sel = ev == level
-        out[f"n_{level}"] = int(sel.sum())
-        out[f"acc_{level}"] = float((pred[sel] == true[sel]).mean()) if sel.any() else float("nan")
-        out[f"mean_conf_{level}"] = float(conf[sel].mean()) if sel.any() else float("nan")
-    out["acc_evidence"] = out["acc_full"]; out["acc_all"] = float((pred == true).mean()) if len(true) else float("nan")
-    return out
+            "codepage_model": evaluate_codepage(cp_pred, cp_conf, lr, cps),
+            "codepage_heuristic": evaluate_codepage([c for c, _ in heur_cp], [p for _, p in heur_cp], lr, cps)}
 
 # %% ../../nbs/mainframe/30_multitask.ipynb #b353b60d
 @dataclass
