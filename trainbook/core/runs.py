@@ -57,6 +57,11 @@ def check_params(nb, params: dict):
 # %% ../../nbs/core/07_runs.ipynb #e9ba8fab
 def _timestamp(): return datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
 
+def _from_caller(v):
+    "An existing relative path (one with a `/`) made absolute; anything else unchanged."
+    if isinstance(v, str) and '/' in v and not Path(v).is_absolute() and Path(v).exists(): return str(Path(v).resolve())
+    return v
+
 def run_pipeline(name: str, params: dict | None = None, out=None, quick: bool = False,
                  kernel_name: str | None = None, log_output: bool = False) -> dict:
     "Execute pipeline `name` with papermill into a run folder; returns the `run.json` record."
@@ -67,6 +72,8 @@ def run_pipeline(name: str, params: dict | None = None, out=None, quick: bool = 
         raise UserError(f"unknown pipeline '{name}' (available: {', '.join(list_pipelines()) or 'none'})")
     params = run_params(name, params, quick)
     check_params(nb, params)             # before the run folder exists: a typo leaves nothing behind
+    # papermill runs the notebook in its own folder: a relative path the caller gave means the caller's folder
+    params = {k: _from_caller(v) for k, v in params.items()}
     out = Path(out) if out else artifacts_dir() / "runs" / name / _timestamp()
     out.mkdir(parents=True, exist_ok=True)
     params = {**params, "out_dir": str(out.resolve())}
