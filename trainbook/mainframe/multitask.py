@@ -507,9 +507,10 @@ def evaluate_set(model, recs: list[TaggedRecord], batch_size: int = 128, device=
     secs = time.time() - t0
     lab = [(r, p) for r, p in zip(recs, preds) if r.tags is not None]
     gold = [(r.tags, r.boundaries) for r, _ in lab]
-    model_pred = decode_many([p for _, p in lab], [r.data for r, _ in lab], [_header_len(r) for r, _ in lab], dc, list(model.cfg.tags))
-    argmax_pred = [predicted_labels(p, _header_len(r)) for r, p in lab]
-    heur_pred = [heuristic_tag(r.data, _header_len(r)) for r, _ in lab]
+    hs = [_header_len(r) for r, _ in lab]
+    model_pred = decode_many([p for _, p in lab], [r.data for r, _ in lab], hs, dc, list(model.cfg.tags))
+    argmax_pred = [predicted_labels(p, h) for (_, p), h in zip(lab, hs)]
+    heur_pred = [heuristic_tag(r.data, h) for (r, _), h in zip(lab, hs)]
     cps = model.cfg.codepages
     # the codepage is judged on the payload's text: RDW bytes carry no evidence
     lr = LabelledRecords([r.data for r in recs], [r.codepage for r in recs], [r.evidence for r in recs], [r.group for r in recs])
@@ -647,12 +648,12 @@ def tune_decode(preds: list, recs: list, tags=TAG_NAMES, grid: dict | None = Non
                     'argmax': [dict(threshold=t) for t in (0.3, 0.4, 0.5, 0.6, 0.7)]}
     lab = [(r, p) for r, p in zip(recs, preds) if r.tags is not None]
     gold = [(r.tags, r.boundaries) for r, _ in lab]
+    ps, datas, hs = [p for _, p in lab], [r.data for r, _ in lab], [_header_len(r) for r, _ in lab]
     rows, best = [], None
     for method, options in grid.items():
         for o in options:
             dc = DecodeConfig(method=method, **o)
-            m = tagging_metrics(gold, decode_many([p for _, p in lab], [r.data for r, _ in lab], [_header_len(r) for r, _ in lab],
-                                                  dc, tags), tags)
+            m = tagging_metrics(gold, decode_many(ps, datas, hs, dc, tags), tags)
             rows.append({**to_dict(dc), "boundary_f1": m["boundary_f1"], "tag_accuracy": m["tag_accuracy"]})
             if best is None or m["boundary_f1"] > best[1]: best = (dc, m["boundary_f1"])
     return (best[0] if best else DecodeConfig()), rows
@@ -693,15 +694,17 @@ def train_multitask(cfg: MultiTaskConfig) -> dict:
     tcfg = dataclasses.replace(cfg.train, output_dir=str(out / "train"), batch_size=1)
     res = fit(model, WindowDataset(buckets, mc.codepages), lambda m, b: multitask_loss(m, b, cfg.loss), tcfg,
               eval_fn=_val_fn(val_items, cfg), collate_fn=lambda b: collate_windows(b[0], mc.codepages))
-    groups = {}
-    for r in splits.train: groups[r.group.split(':')[0]] = groups.get(r.group.split(':')[0], 0) + 1
     training = {"best_epoch": res.best_epoch, "epochs_run": res.epochs_run,
                 "train_seconds": round(res.train_seconds, 1), "data_seconds": round(data_seconds, 1),
-                "n_train_records": len(splits.train), "n_train_windows": len(items), "train_groups": groups,
-                "n_train_layouts": len({r.layout for r in splits.train}),
-                "real_train_files": [n for n in cfg.real_train_files if any(r.group == f"real:{n}" for r in splits.train)],
-                "history": res.history}
+                "n_train_windows": len(items), **_train_data_summary(splits, cfg), "history": res.history}
     return evaluate_multitask(model, cfg, splits, training)
+
+def _train_data_summary(splits: Splits, cfg: MultiTaskConfig) -> dict:
+    "What the training split holds: records, records per group family, distinct layouts, real files present."
+    groups = {}
+    for r in splits.train: groups[r.group.split(':')[0]] = groups.get(r.group.split(':')[0], 0) + 1
+    return {"n_train_records": len(splits.train), "train_groups": groups, "n_train_layouts": len({r.layout for r in splits.train}),
+            "real_train_files": [n for n in cfg.real_train_files if any(r.group == f"real:{n}" for r in splits.train)]}
 
 def evaluate_multitask(model: MultiTaskTagger, cfg: MultiTaskConfig, splits: Splits, training: dict) -> dict:
     "Choose the decoding on the validation records, score every held-out set, write `multihead.pt` and `multihead_metrics.json`."
@@ -736,13 +739,8 @@ def reevaluate_multitask(checkpoint, output_dir) -> dict:
     splits = build_splits(cfg)
     old = Path(checkpoint).parent / METRICS_NAME
     prev = read_json(old, "multihead_metrics") if old.exists() else {}
-    keep = ("best_epoch", "epochs_run", "train_seconds", "data_seconds", "n_train_windows", "train_groups", "history")
-    groups = {}
-    for r in splits.train: groups[r.group.split(':')[0]] = groups.get(r.group.split(':')[0], 0) + 1
-    training = {**{k: prev[k] for k in keep if k in prev}, "n_train_records": len(splits.train),
-                "n_train_layouts": len({r.layout for r in splits.train}),
-                "real_train_files": [n for n in cfg.real_train_files if any(r.group == f"real:{n}" for r in splits.train)],
-                "reevaluated_from": str(checkpoint)}
+    keep = ("best_epoch", "epochs_run", "train_seconds", "data_seconds", "n_train_windows", "history")
+    training = {**{k: prev[k] for k in keep if k in prev}, **_train_data_summary(splits, cfg), "reevaluated_from": str(checkpoint)}
     training.setdefault("history", []); training.setdefault("epochs_run", 0); training.setdefault("train_seconds", 0.0)
     training.setdefault("best_epoch", None)
     Path(output_dir).mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,7 @@ class PretrainEncoderConfig:
     mlp_hidden: int = 512
     dropout: float = 0.1
     latency_digits: int = 0                 # >0: Stream B also gets the one-hot digits of the latency (up to 10^n - 1 ms)
-    latency_semantics: bool = True          # third fusion token: the frozen LM's embedding of the latency's text
+    latency_semantics: bool = True          # add the frozen LM's embedding of the latency's text after the fusion
     num_heads: int = 8
     batch_size: int = 128
     num_epochs: int = 20
