@@ -61,3 +61,9 @@ def test_printable_ratio_baseline():
     assert out[0] == ("cp037", 0.25)          # tie -> cp037 at the prior
     assert out[1][0] == "cp500" and out[1][1] > 0.25
     assert out[2] == ("cp037", 0.25)
+
+
+@pytest.mark.parametrize("name", ["cp²", "²³⁷", "cp٠٣٧"])
+def test_codepage_names_with_non_ascii_digits_are_refused(name):
+    with pytest.raises(UserError, match="unknown codepage"):
+        normalize_codepage(name)

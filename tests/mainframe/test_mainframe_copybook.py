@@ -124,3 +124,16 @@ def test_mutated_real_copybooks(cobrix_dir, data):
         parse_copybook(text[:i] + junk + text[j:])
     except UserError:
         pass
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("       ²  X PIC X(3).\n", "expected a level number, got '²'"),
+    ("       01  X PIC X(3) OCCURS ² TIMES.\n", "expected an OCCURS count, got '²'"),
+    ("       01  X PIC X(3) OCCURS ٣ TIMES.\n", "expected an OCCURS count"),
+])
+def test_non_ascii_digits_are_not_numbers(text, expected):
+    # str.isdigit() accepts superscripts and other scripts' digits; a copybook number is ASCII digits only
+    # (hypothesis found '²' crashing int() with a traceback instead of a DataError naming the line)
+    with pytest.raises(DataError, match=expected) as e:
+        parse_copybook(text)
+    assert "line 1" in str(e.value)

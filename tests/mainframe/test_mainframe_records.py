@@ -128,3 +128,9 @@ def test_detect_record_format(cobrix_dir):
     assert detect_record_format(cobrix_dir / REAL_FILES["test9"].data) is None     # fixed-length: nothing to detect
     for fmt in ("rdw", "rdw-le", "bdw-excl"):
         assert str(detect_record_format(encode_records([b"abc", b"defgh", b"ij"] * 20, fmt, block_size=60))) == fmt
+
+
+@pytest.mark.parametrize("spec", ["fixed:²", "fixed:٣", "rdw,start=²", "rdw,end=٣"])
+def test_record_formats_with_non_ascii_digits_are_refused(spec):
+    with pytest.raises(UserError, match="bad record format"):
+        parse_record_format(spec)

@@ -35,7 +35,7 @@ def normalize_codepage(name: str) -> str:
     s = str(name).strip().lower().replace('_', '').replace('-', '')
     for prefix in ('ibm', 'cp', 'ccsid'):
         if s.startswith(prefix): s = s[len(prefix):]; break
-    if s.isdigit():
+    if s.isascii() and s.isdigit():   # not '²': str.isdigit() takes it, int() does not
         cp = f"cp{int(s):03d}"
         if cp in CODEPAGE_INDEX: return cp
     raise UserError(f"unknown codepage {name!r}; supported: {', '.join(CODEPAGES)}")

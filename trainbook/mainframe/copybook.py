@@ -190,14 +190,15 @@ class _Cursor:
         return DataError(msg, path=self.path, line=tok.line)
 
 def _int(tok, cur, what):
-    if not tok.text.isdigit(): raise cur.err(f"expected {what}, got {tok.text!r}", tok)
+    # ASCII digits only: str.isdigit() also accepts '²' or '٣', which int() then rejects or misreads
+    if not (tok.text.isascii() and tok.text.isdigit()): raise cur.err(f"expected {what}, got {tok.text!r}", tok)
     return int(tok.text)
 
 def parse_statement(toks: list[Token], path=None) -> Item | None:
     "One data description entry -> Item (None for skipped 66/88 entries)."
     cur = _Cursor(toks, path)
     lv_tok = cur.next()
-    if not lv_tok.text.isdigit(): raise cur.err(f"expected a level number, got {lv_tok.text!r}", lv_tok)
+    if not (lv_tok.text.isascii() and lv_tok.text.isdigit()): raise cur.err(f"expected a level number, got {lv_tok.text!r}", lv_tok)
     level = int(lv_tok.text)
     if level in (66, 88): return None
     if not (1 <= level <= 49 or level == 77): raise cur.err(f"invalid level number {level}", lv_tok)

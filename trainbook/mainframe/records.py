@@ -49,12 +49,13 @@ def parse_record_format(spec) -> RecordFormat:
     kw = {}
     for o in opts:
         k, sep, v = o.partition('=')
-        if not sep or k not in ('start', 'end') or not v.isdigit():
+        if not sep or k not in ('start', 'end') or not (v.isascii() and v.isdigit()):
             raise UserError(f"bad record format option {o!r} in {spec!r}; expected start=N or end=N")
         kw[k] = int(v)
     if head.startswith('fixed'):
         n = head[5:].lstrip(':=')
-        if not n.isdigit() or int(n) <= 0: raise UserError(f"bad record format {spec!r}: expected fixed:N with N > 0")
+        # ASCII digits only: str.isdigit() also takes '²', which int() rejects
+        if not (n.isascii() and n.isdigit()) or int(n) <= 0: raise UserError(f"bad record format {spec!r}: expected fixed:N with N > 0")
         return RecordFormat('fixed', record_length=int(n), **kw)
     kind, *mods = head.split('-')
     if kind not in ('rdw', 'bdw') or any(m not in ('le', 'be', 'excl', 'incl') for m in mods) or len(set(mods)) != len(mods):
