@@ -171,6 +171,7 @@ def fit(model: torch.nn.Module, train_data, loss_fn: Callable, cfg: TrainConfig,
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
         if stop: stopped = True; break
         seed_everything(cfg.seed + epoch)      # dropout etc. depend on (seed, epoch) only
+        if hasattr(train_data, "set_epoch"): train_data.set_epoch(epoch)   # datasets that draw fresh samples per epoch
         loader.set_epoch(epoch)                # so does the data order
         model.train()
         tot, n, logs_sum = torch.zeros((), device=accelerator.device), 0, {}

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['PAD_ID', 'IGNORE', 'FRAMINGS', 'BLANK', 'CHECKPOINT_NAME', 'METRICS_NAME', 'FORMAT_VERSION', 'MultiTaskModelConfig',
            'sinusoidal_positions', 'MultiTaskTagger', 'TaggedRecord', 'frame', 'flat_synthetic', 'copybook_synthetic',
-           'real_tagged', 'parse_real_spec', 'user_real_records', 'window_plan', 'training_windows', 'WindowDataset',
+           'real_tagged', 'parse_real_spec', 'user_real_records', 'window_plan', 'training_windows', 'EpochBatches',
            'length_buckets', 'collate_windows', 'LossWeights', 'multitask_loss', 'RecordPrediction', 'predict_tagged',
            'spans_from_labels', 'heuristic_tag', 'span_starts', 'tagging_metrics', 'MultiTaskConfig', 'Splits',
            'build_splits', 'predicted_labels', 'blank_run_stats', 'evaluate_set', 'DecodeConfig', 'decode_many',
@@ -35,9 +35,9 @@ IGNORE = -100           # label of a position without a label (padding, or real 
 @dataclass
 class MultiTaskModelConfig:
     "Shape of the shared encoder and its heads."
-    d_model: int = 96
+    d_model: int = 128
     n_heads: int = 4
-    n_layers: int = 3
+    n_layers: int = 4
     ff_mult: int = 2
     conv_kernel: int = 5          # local byte n-gram stem in front of attention (0 = none)
     dropout: float = 0.1
@@ -211,10 +211,15 @@ def training_windows(recs: list[TaggedRecord], max_len: int, seed: int = 0) -> l
             items.append((r.data[s:e], t, b, r.codepage, r.tags is not None))
     return items
 
-class WindowDataset(torch.utils.data.Dataset):
-    def __init__(self, items, codepages): self.items, self.cps = items, list(codepages)
-    def __len__(self): return len(self.items)
-    def __getitem__(self, i): return self.items[i]
+class EpochBatches(torch.utils.data.Dataset):
+    """One list of batches per epoch (cycled when there are more epochs than lists); `fit` calls `set_epoch` first.
+    The length is the first epoch's: a later epoch with more batches drops its last ones, one with fewer repeats its first."""
+    def __init__(self, per_epoch: list[list]):
+        if not per_epoch or not per_epoch[0]: raise UserError("no training batches")
+        self.per_epoch, self.current = per_epoch, per_epoch[0]
+    def set_epoch(self, epoch: int): self.current = self.per_epoch[(epoch - 1) % len(self.per_epoch)]
+    def __len__(self): return len(self.per_epoch[0])
+    def __getitem__(self, i): return self.current[i % len(self.current)]
 
 def length_buckets(items, batch_size: int, seed: int = 0) -> list[list]:
     "Batches of windows of similar length (sorted with a little noise), so padding stays small; batch order is shuffled by the loader."
@@ -404,28 +409,29 @@ def tagging_metrics(gold: list[tuple], pred: list[tuple], tags=TAG_NAMES, header
 
 # %% ../../nbs/mainframe/30_multitask.ipynb #133e1be4
 def _default_train() -> TrainConfig:
-    return TrainConfig(epochs=4, lr=2e-3, batch_size=64, weight_decay=0.01, warmup_ratio=0.05,
+    return TrainConfig(epochs=12, lr=2e-3, batch_size=64, weight_decay=0.01, warmup_ratio=0.05,
                        monitor="val_loss", mode="min", device="auto")
 
 @dataclass
 class MultiTaskConfig:
     "Everything `train_multitask` needs; saved inside the checkpoint."
     output_dir: str = "artifacts/mainframe/multitask"
-    n_flat: int = 6000                    # foundation-generator records, a fresh layout each
-    n_copybooks: int = 300                # random copybooks for training
-    records_per_copybook: int = 12
+    n_flat: int = 4000                    # foundation-generator records, a fresh layout each
+    n_copybooks: int = 2700               # random copybooks for training (many layouts, few records each)
+    records_per_copybook: int = 2
     n_val_flat: int = 400                 # validation (early stopping / best epoch): other seeds
-    n_val_copybooks: int = 30
+    n_val_copybooks: int = 180
     n_test_flat: int = 2000               # held-out test: layouts never seen in training
     n_test_copybooks: int = 100
     test_records_per_copybook: int = 10
     real_train_files: list[str] = field(default_factory=lambda: ['test1', 'test5', 'test5b', 'test13b', 'test16', 'test9'])
     real_test_files: list[str] = field(default_factory=lambda: ['test17', 'test6'])
-    real_max_records: int = 300           # per real file
+    real_max_records: int = 200           # per real file
     real: list[str] = field(default_factory=list)     # user dumps "CP=PATH[:COPYBOOK]" added to training
     real_format: str = "rdw"              # record format of the `real` dumps
     evidence_free_rate: float = 0.25
     fixed_rate: float = 0.4               # share of synthetic records stored without RDW
+    fresh_synthetic: bool = True          # every epoch draws new synthetic records and layouts; real records repeat
     seed: int = 0
     eval_batch_size: int = 128
     loss: LossWeights = field(default_factory=LossWeights)
@@ -439,15 +445,26 @@ class Splits:
     val: list
     test: dict                    # name -> list[TaggedRecord]
     dropped_overlap: int = 0
+    later_epochs: list = field(default_factory=list)   # training records of epochs 2, 3, ... (`fresh_synthetic`)
+
+def _synthetic_train(cfg: MultiTaskConfig, seed: int) -> list:
+    efr, fx = cfg.evidence_free_rate, cfg.fixed_rate
+    return flat_synthetic(cfg.n_flat, seed, efr, fx) + copybook_synthetic(cfg.n_copybooks, cfg.records_per_copybook, seed, efr, fx)
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    "Synthetic-data seed of a training epoch: epoch 1 uses `seed`; validation and test use `seed + 500` / `seed + 1000`."
+    return seed if epoch == 1 else seed + 10_000 * epoch
 
 def build_splits(cfg: MultiTaskConfig) -> Splits:
-    "Train / validation / held-out test records (user `real` dumps are read first, so bad input fails early)."
+    """Train / validation / held-out test records (user `real` dumps are read first, so bad input fails early).
+    With `fresh_synthetic`, every epoch gets its own synthetic records; test layouts seen in any of them are dropped."""
     user = [r for spec in cfg.real for r in user_real_records(spec, cfg.real_format)]
     s, efr, fx = cfg.seed, cfg.evidence_free_rate, cfg.fixed_rate
-    train = (flat_synthetic(cfg.n_flat, s, efr, fx) + copybook_synthetic(cfg.n_copybooks, cfg.records_per_copybook, s, efr, fx)
-             + real_tagged(cfg.real_train_files, cfg.real_max_records) + user)
+    real = real_tagged(cfg.real_train_files, cfg.real_max_records) + user
+    train = _synthetic_train(cfg, s) + real
+    later = [_synthetic_train(cfg, _epoch_seed(s, e)) + real for e in range(2, cfg.train.epochs + 1)] if cfg.fresh_synthetic else []
     val = flat_synthetic(cfg.n_val_flat, s + 500, efr, fx) + copybook_synthetic(cfg.n_val_copybooks, cfg.records_per_copybook, s + 500, efr, fx)
-    seen = {r.layout for r in train}
+    seen = {r.layout for recs in [train, *later] for r in recs}
     test = {"synthetic-flat": flat_synthetic(cfg.n_test_flat, s + 1000, efr, fx),
             "synthetic-copybook": copybook_synthetic(cfg.n_test_copybooks, cfg.test_records_per_copybook, s + 1000, efr, fx)}
     dropped = 0
@@ -458,7 +475,7 @@ def build_splits(cfg: MultiTaskConfig) -> Splits:
     for n in cfg.real_test_files:
         recs = real_tagged([n], cfg.real_max_records)
         if recs: test[f"real:{n}"] = recs
-    return Splits(train, val, test, dropped)
+    return Splits(train, val, test, dropped, later)
 
 # %% ../../nbs/mainframe/30_multitask.ipynb #f66f6fe2
 def predicted_labels(p: RecordPrediction, header_length: int = 0, threshold: float = 0.5,
@@ -480,20 +497,39 @@ def _header_len(r: TaggedRecord) -> int:
 
 BLANK = 0x40   # the EBCDIC space in all four codepages
 
-def blank_run_stats(recs: list[TaggedRecord]) -> dict:
-    """What no reader of one record at a time can see in a labelled set: field starts (after byte 0) inside a run of blanks
+def _starts(tags, boundaries) -> np.ndarray:
+    return span_starts(spans_from_labels(tags, boundaries), len(tags)).astype(bool)
+
+def blank_run_stats(recs: list[TaggedRecord], preds: list | None = None) -> dict:
+    """What no reader of one record at a time can see in a labelled set: span starts (after byte 0) inside a run of blanks
     (a blank byte before and at the start, e.g. a blank FILLER after a blank-padded name, or a right-justified
     edited number after one) and PAD bytes that are blanks (the unused tail of an OCCURS DEPENDING ON array,
     the rest of a shorter REDEFINES). Such bytes look exactly like the blanks that pad a text field, so a
-    per-record tagger can only guess there."""
+    per-record tagger can only guess there.
+
+    With `preds` ((tags, boundaries) per labelled record, in order), also where that reader's errors fall: missed
+    starts inside blank runs and elsewhere, false starts, wrong tags on blank PAD bytes and in all."""
     n_b = hid = n_bytes = pad_blank = 0
-    for r in recs:
-        if r.tags is None: continue
-        d = np.frombuffer(bytes(r.data), np.uint8); b = np.flatnonzero(r.boundaries); b = b[b > 0]
-        n_b += len(b); hid += int(((d[b - 1] == BLANK) & (d[b] == BLANK)).sum())
-        n_bytes += len(d); pad_blank += int(((r.tags == PAD) & (d == BLANK)).sum())
+    err = dict.fromkeys(["model_missed_in_blank_runs", "model_missed_elsewhere", "model_false_starts",
+                         "model_tag_errors", "model_tag_errors_on_blank_pad"], 0)
+    for i, r in enumerate(r for r in recs if r.tags is not None):
+        # field starts as `tagging_metrics` counts them: boundaries and tag changes (e.g. where PAD begins)
+        gold = _starts(r.tags, r.boundaries); d = np.frombuffer(bytes(r.data), np.uint8)
+        b = np.flatnonzero(gold); b = b[b > 0]
+        hidden = np.zeros(len(d), bool); hidden[b] = (d[b - 1] == BLANK) & (d[b] == BLANK)
+        blank_pad = (r.tags == PAD) & (d == BLANK)
+        n_b += len(b); hid += int(hidden.sum()); n_bytes += len(d); pad_blank += int(blank_pad.sum())
+        if preds is None: continue
+        pt, pb = (np.asarray(x) for x in preds[i])
+        pred = _starts(pt, pb)
+        missed = gold & ~pred; missed[0] = False
+        wrong = pt != r.tags
+        err["model_missed_in_blank_runs"] += int((missed & hidden).sum()); err["model_missed_elsewhere"] += int((missed & ~hidden).sum())
+        err["model_false_starts"] += int((pred & ~gold).sum())
+        err["model_tag_errors"] += int(wrong.sum()); err["model_tag_errors_on_blank_pad"] += int((wrong & blank_pad).sum())
     return {"boundaries": n_b, "boundaries_in_blank_runs": hid, "boundaries_in_blank_runs_share": hid / max(n_b, 1),
-            "bytes": n_bytes, "pad_blank_bytes": pad_blank, "pad_blank_byte_share": pad_blank / max(n_bytes, 1)}
+            "bytes": n_bytes, "pad_blank_bytes": pad_blank, "pad_blank_byte_share": pad_blank / max(n_bytes, 1),
+            **(err if preds is not None else {})}
 
 def evaluate_set(model, recs: list[TaggedRecord], batch_size: int = 128, device='cpu', decode=None) -> dict:
     """Model and baselines on one held-out set.
@@ -518,7 +554,7 @@ def evaluate_set(model, recs: list[TaggedRecord], batch_size: int = 128, device=
     cp_conf = [float(np.exp(p.codepage_log_probs.max())) for p in preds]
     heur_cp = printable_ratio_codepage([r.data[_header_len(r):] for r in recs], cps)
     return {"n_records": len(recs), "records_per_second": len(recs) / max(secs, 1e-9),
-            "hidden": blank_run_stats(recs), "model": tagging_metrics(gold, model_pred), "model_payload": tagging_metrics(gold, model_pred, header_free=True),
+            "hidden": blank_run_stats(recs, model_pred), "model": tagging_metrics(gold, model_pred), "model_payload": tagging_metrics(gold, model_pred, header_free=True),
             "model_argmax": tagging_metrics(gold, argmax_pred), "decode": to_dict(dc),
             "heuristic": tagging_metrics(gold, heur_pred), "heuristic_payload": tagging_metrics(gold, heur_pred, header_free=True),
             "codepage_model": evaluate_codepage(cp_pred, cp_conf, lr, cps),
@@ -684,15 +720,16 @@ def train_multitask(cfg: MultiTaskConfig) -> dict:
     splits = build_splits(cfg)
     mc = cfg.model
     items = training_windows(splits.train, mc.max_len)
+    # the loop shuffles pre-built length buckets (one bucket = one batch of `cfg.train.batch_size` windows)
+    per_epoch = [length_buckets(w, cfg.train.batch_size, cfg.seed + e)
+                 for e, w in enumerate([items] + [training_windows(r, mc.max_len) for r in splits.later_epochs])]
     val_items = training_windows(splits.val, mc.max_len)
     data_seconds = time.time() - t_data
     out = Path(cfg.output_dir)
     torch.manual_seed(cfg.seed)
     model = MultiTaskTagger(mc)
-    # the loop shuffles pre-built length buckets (one bucket = one batch of `cfg.train.batch_size` windows)
-    buckets = length_buckets(items, cfg.train.batch_size, cfg.seed)
     tcfg = dataclasses.replace(cfg.train, output_dir=str(out / "train"), batch_size=1)
-    res = fit(model, WindowDataset(buckets, mc.codepages), lambda m, b: multitask_loss(m, b, cfg.loss), tcfg,
+    res = fit(model, EpochBatches(per_epoch), lambda m, b: multitask_loss(m, b, cfg.loss), tcfg,
               eval_fn=_val_fn(val_items, cfg), collate_fn=lambda b: collate_windows(b[0], mc.codepages))
     training = {"best_epoch": res.best_epoch, "epochs_run": res.epochs_run,
                 "train_seconds": round(res.train_seconds, 1), "data_seconds": round(data_seconds, 1),
@@ -700,10 +737,12 @@ def train_multitask(cfg: MultiTaskConfig) -> dict:
     return evaluate_multitask(model, cfg, splits, training)
 
 def _train_data_summary(splits: Splits, cfg: MultiTaskConfig) -> dict:
-    "What the training split holds: records, records per group family, distinct layouts, real files present."
+    "What the training split holds: records (of one epoch), records per group family, distinct layouts (all epochs), real files present."
     groups = {}
     for r in splits.train: groups[r.group.split(':')[0]] = groups.get(r.group.split(':')[0], 0) + 1
-    return {"n_train_records": len(splits.train), "train_groups": groups, "n_train_layouts": len({r.layout for r in splits.train}),
+    # layouts over every epoch's records: with `fresh_synthetic` each epoch brings new ones
+    return {"n_train_records": len(splits.train), "train_groups": groups,
+            "n_train_layouts": len({r.layout for recs in [splits.train, *splits.later_epochs] for r in recs}),
             "real_train_files": [n for n in cfg.real_train_files if any(r.group == f"real:{n}" for r in splits.train)]}
 
 def evaluate_multitask(model: MultiTaskTagger, cfg: MultiTaskConfig, splits: Splits, training: dict) -> dict:
@@ -735,7 +774,8 @@ def reevaluate_multitask(checkpoint, output_dir) -> dict:
     from trainbook.core.artifacts import read_json
     ck = load_torch(checkpoint)
     model = load_multitask(checkpoint)
-    cfg = dataclasses.replace(from_dict(MultiTaskConfig, ck["training_config"]), output_dir=str(output_dir))
+    # checkpoints written before `fresh_synthetic` existed trained on one pool of synthetic records
+    cfg = dataclasses.replace(from_dict(MultiTaskConfig, {"fresh_synthetic": False, **ck["training_config"]}), output_dir=str(output_dir))
     splits = build_splits(cfg)
     old = Path(checkpoint).parent / METRICS_NAME
     prev = read_json(old, "multihead_metrics") if old.exists() else {}
