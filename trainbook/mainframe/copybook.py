@@ -198,8 +198,7 @@ def parse_statement(toks: list[Token], path=None) -> Item | None:
     "One data description entry -> Item (None for skipped 66/88 entries)."
     cur = _Cursor(toks, path)
     lv_tok = cur.next()
-    if not (lv_tok.text.isascii() and lv_tok.text.isdigit()): raise cur.err(f"expected a level number, got {lv_tok.text!r}", lv_tok)
-    level = int(lv_tok.text)
+    level = _int(lv_tok, cur, "a level number")
     if level in (66, 88): return None
     if not (1 <= level <= 49 or level == 77): raise cur.err(f"invalid level number {level}", lv_tok)
     name = 'FILLER'

@@ -773,7 +773,7 @@ def reevaluate_multitask(checkpoint, output_dir) -> dict:
     over from the `multihead_metrics.json` beside it. Writes a new `multihead.pt` + metrics to `output_dir`."""
     from trainbook.core.artifacts import read_json
     ck = load_torch(checkpoint)
-    model = load_multitask(checkpoint)
+    model = _multitask_from(ck, checkpoint)
     # checkpoints written before `fresh_synthetic` existed trained on one pool of synthetic records
     cfg = dataclasses.replace(from_dict(MultiTaskConfig, {"fresh_synthetic": False, **ck["training_config"]}), output_dir=str(output_dir))
     splits = build_splits(cfg)
@@ -789,7 +789,10 @@ def reevaluate_multitask(checkpoint, output_dir) -> dict:
 # %% ../../nbs/mainframe/30_multitask.ipynb #7ba2db73
 def load_multitask(checkpoint, device='cpu') -> MultiTaskTagger:
     "Load `multihead.pt` (weights only) and rebuild its model in eval mode."
-    ck = load_torch(checkpoint)
+    return _multitask_from(load_torch(checkpoint), checkpoint).to(device)
+
+def _multitask_from(ck, checkpoint) -> MultiTaskTagger:
+    "The model of a loaded multihead checkpoint (named `checkpoint` in errors), in eval mode on the CPU."
     if not isinstance(ck, dict) or ck.get("kind") != "multihead":
         raise CheckpointError(f"{checkpoint}: not a multihead checkpoint (kind {ck.get('kind') if isinstance(ck, dict) else None!r})")
     if ck.get("format_version") != FORMAT_VERSION:
@@ -798,4 +801,4 @@ def load_multitask(checkpoint, device='cpu') -> MultiTaskTagger:
     model = check_state_dict(MultiTaskTagger(mc), ck["state_dict"], checkpoint)
     # the decoding tuned at training time (checkpoints from before it was stored: the defaults)
     model.decode = from_dict(DecodeConfig, ck.get("decode") or {})
-    return model.to(device).eval()
+    return model.eval()
