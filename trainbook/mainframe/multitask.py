@@ -8,7 +8,7 @@ __all__ = ['PAD_ID', 'IGNORE', 'FRAMINGS', 'BLANK', 'CHECKPOINT_NAME', 'METRICS_
            'real_tagged', 'parse_real_spec', 'user_real_records', 'window_plan', 'training_windows', 'EpochBatches',
            'length_buckets', 'collate_windows', 'LossWeights', 'multitask_loss', 'RecordPrediction', 'predict_tagged',
            'spans_from_labels', 'heuristic_tag', 'span_starts', 'tagging_metrics', 'MultiTaskConfig', 'Splits',
-           'build_splits', 'predicted_labels', 'blank_run_stats', 'evaluate_set', 'DecodeConfig', 'decode_many',
+           'build_splits', 'predicted_labels', 'hidden_start_stats', 'evaluate_set', 'DecodeConfig', 'decode_many',
            'decode_fields', 'tune_decode', 'train_multitask', 'evaluate_multitask', 'reevaluate_multitask',
            'load_multitask']
 
@@ -500,34 +500,39 @@ BLANK = 0x40   # the EBCDIC space in all four codepages
 def _starts(tags, boundaries) -> np.ndarray:
     return span_starts(spans_from_labels(tags, boundaries), len(tags)).astype(bool)
 
-def blank_run_stats(recs: list[TaggedRecord], preds: list | None = None) -> dict:
-    """What no reader of one record at a time can see in a labelled set: span starts (after byte 0) inside a run of blanks
-    (a blank byte before and at the start, e.g. a blank FILLER after a blank-padded name, or a right-justified
-    edited number after one) and PAD bytes that are blanks (the unused tail of an OCCURS DEPENDING ON array,
-    the rest of a shorter REDEFINES). Such bytes look exactly like the blanks that pad a text field, so a
-    per-record tagger can only guess there.
+def hidden_start_stats(recs: list[TaggedRecord], preds: list | None = None) -> dict:
+    """What no reader of one record at a time can see in a labelled set. Span starts (after byte 0) inside a run of
+    blanks (a blank byte before and at the start, e.g. a blank FILLER after a blank-padded name, or a right-justified
+    edited number after one) or inside a run of plain digits (an unsigned zoned number, or digits of text, right
+    before another: test6's full-width numbers touch), and PAD bytes that are blanks (the unused tail of an
+    OCCURS DEPENDING ON array, the rest of a shorter REDEFINES). Blanks look exactly like the blanks that pad a
+    text field and touching digits like one longer number, so a per-record tagger can only guess there.
 
     With `preds` ((tags, boundaries) per labelled record, in order), also where that reader's errors fall: missed
-    starts inside blank runs and elsewhere, false starts, wrong tags on blank PAD bytes and in all."""
-    n_b = hid = n_bytes = pad_blank = 0
-    err = dict.fromkeys(["model_missed_in_blank_runs", "model_missed_elsewhere", "model_false_starts",
-                         "model_tag_errors", "model_tag_errors_on_blank_pad"], 0)
+    starts inside blank runs, inside digit runs and elsewhere, false starts, wrong tags on blank PAD bytes and in all."""
+    n_b = hid = dig = n_bytes = pad_blank = 0
+    err = dict.fromkeys(["model_missed_in_blank_runs", "model_missed_in_digit_runs", "model_missed_elsewhere",
+                         "model_false_starts", "model_tag_errors", "model_tag_errors_on_blank_pad"], 0)
     for i, r in enumerate(r for r in recs if r.tags is not None):
         # field starts as `tagging_metrics` counts them: boundaries and tag changes (e.g. where PAD begins)
         gold = _starts(r.tags, r.boundaries); d = np.frombuffer(bytes(r.data), np.uint8)
         b = np.flatnonzero(gold); b = b[b > 0]
+        digit = (d >> 4 == 0xF) & (d & 0xF <= 9)   # F0..F9: '0'..'9' in all four codepages
         hidden = np.zeros(len(d), bool); hidden[b] = (d[b - 1] == BLANK) & (d[b] == BLANK)
+        in_digits = np.zeros(len(d), bool); in_digits[b] = digit[b - 1] & digit[b]
         blank_pad = (r.tags == PAD) & (d == BLANK)
-        n_b += len(b); hid += int(hidden.sum()); n_bytes += len(d); pad_blank += int(blank_pad.sum())
+        n_b += len(b); hid += int(hidden.sum()); dig += int(in_digits.sum()); n_bytes += len(d); pad_blank += int(blank_pad.sum())
         if preds is None: continue
         pt, pb = (np.asarray(x) for x in preds[i])
         pred = _starts(pt, pb)
         missed = gold & ~pred; missed[0] = False
         wrong = pt != r.tags
-        err["model_missed_in_blank_runs"] += int((missed & hidden).sum()); err["model_missed_elsewhere"] += int((missed & ~hidden).sum())
+        err["model_missed_in_blank_runs"] += int((missed & hidden).sum()); err["model_missed_in_digit_runs"] += int((missed & in_digits).sum())
+        err["model_missed_elsewhere"] += int((missed & ~hidden & ~in_digits).sum())
         err["model_false_starts"] += int((pred & ~gold).sum())
         err["model_tag_errors"] += int(wrong.sum()); err["model_tag_errors_on_blank_pad"] += int((wrong & blank_pad).sum())
     return {"boundaries": n_b, "boundaries_in_blank_runs": hid, "boundaries_in_blank_runs_share": hid / max(n_b, 1),
+            "boundaries_in_digit_runs": dig, "boundaries_in_digit_runs_share": dig / max(n_b, 1),
             "bytes": n_bytes, "pad_blank_bytes": pad_blank, "pad_blank_byte_share": pad_blank / max(n_bytes, 1),
             **(err if preds is not None else {})}
 
@@ -554,7 +559,7 @@ def evaluate_set(model, recs: list[TaggedRecord], batch_size: int = 128, device=
     cp_conf = [float(np.exp(p.codepage_log_probs.max())) for p in preds]
     heur_cp = printable_ratio_codepage([r.data[_header_len(r):] for r in recs], cps)
     return {"n_records": len(recs), "records_per_second": len(recs) / max(secs, 1e-9),
-            "hidden": blank_run_stats(recs, model_pred), "model": tagging_metrics(gold, model_pred), "model_payload": tagging_metrics(gold, model_pred, header_free=True),
+            "hidden": hidden_start_stats(recs, model_pred), "model": tagging_metrics(gold, model_pred), "model_payload": tagging_metrics(gold, model_pred, header_free=True),
             "model_argmax": tagging_metrics(gold, argmax_pred), "decode": to_dict(dc),
             "heuristic": tagging_metrics(gold, heur_pred), "heuristic_payload": tagging_metrics(gold, heur_pred, header_free=True),
             "codepage_model": evaluate_codepage(cp_pred, cp_conf, lr, cps),

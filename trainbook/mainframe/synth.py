@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['FIRST_NAMES', 'LAST_NAMES', 'STREETS', 'CITIES', 'COMPANIES', 'DOMAINS', 'GERMAN_PHRASES', 'NOTE_TEMPLATES',
            'NOTE_WORDS', 'PRODUCTS', 'CURRENCIES', 'STATUS', 'TEXT_ROLES', 'ROLE_WIDTH', 'SEPARATING_TEMPLATES',
-           'render_text', 'FieldSpec', 'random_field', 'random_layout', 'random_number', 'encode_field', 'SynthConfig',
-           'SynthRecord', 'generate_records', 'write_rdw_file', 'frame_record', 'CopybookSynthConfig',
-           'random_copybook', 'synth_layout_record', 'CopybookDataset', 'generate_copybook_dataset',
-           'write_copybook_dataset']
+           'FULL_WIDTH_RATE', 'render_text', 'FieldSpec', 'random_field', 'random_layout', 'random_number',
+           'encode_field', 'SynthConfig', 'SynthRecord', 'generate_records', 'write_rdw_file', 'frame_record',
+           'CopybookSynthConfig', 'random_copybook', 'synth_layout_record', 'CopybookDataset',
+           'generate_copybook_dataset', 'write_copybook_dataset']
 
 # %% ../../nbs/mainframe/11_synth.ipynb #f57a94a0
 import json, random, re, string
@@ -328,9 +328,9 @@ class _CopybookWriter:
         role = self.r.choice(list(_TEXT_NAMES)); lo, hi = ROLE_WIDTH[role]
         self.line(level, f"{self.name(self.r.choice(_TEXT_NAMES[role])):<18} PIC X({self.r.randint(lo, hi)}){occurs}.")
 
-    def numeric_item(self, level, occurs=''):
-        r = self.r; nm = self.name(r.choice(_NUM_NAMES)); kind = r.choice(['zoned', 'zoned', 'packed', 'packed', 'binary', 'comp5', 'edited', 'date'])
-        d = r.randint(1, 15); s = r.choice([0, 0, 2, 3]) if d > 3 else 0
+    def numeric_item(self, level, occurs='', kind=None, max_digits=15):
+        r = self.r; nm = self.name(r.choice(_NUM_NAMES)); kind = kind or r.choice(['zoned', 'zoned', 'packed', 'packed', 'binary', 'comp5', 'edited', 'date'])
+        d = r.randint(1, max_digits); s = r.choice([0, 0, 2, 3]) if d > 3 else 0
         sign = 'S' if r.random() < 0.6 else ''
         pic = f"{sign}9({d - s})" + (f"V9({s})" if s else '')
         if kind == 'zoned':
@@ -342,10 +342,16 @@ class _CopybookWriter:
         elif kind == 'edited': self.line(level, f"{nm:<18} PIC {r.choice(['Z(5)9.99-', '-ZZZ,ZZ9.99', 'Z(6)9', '+9(5).99', 'ZZ9.99CR'])}{occurs}.")
         else: self.line(level, f"{self.name('TXN-DATE'):<18} PIC 9(8){occurs}.")
 
+    def numeric_run(self, level):
+        "Several numbers of one usage back to back, as in statistics or amount tables (Cobrix's test6)."
+        kind = self.r.choice(['zoned', 'zoned', 'packed', 'binary'])
+        for _ in range(self.r.randint(2, 6)): self.numeric_item(level, kind=kind, max_digits=18)
+
     def item(self, level, depth=0):
         r = self.r; p = r.random()
-        if p < 0.45: self.text_item(level)
-        elif p < 0.8: self.numeric_item(level)
+        if p < 0.42: self.text_item(level)
+        elif p < 0.74: self.numeric_item(level)
+        elif p < 0.8: self.numeric_run(level)
         elif p < 0.87: self.line(level, f"FILLER             PIC X({r.randint(1, 8)}).")
         elif depth < 2:   # a group, sometimes an array of groups, sometimes redefined
             g = self.name(r.choice(['DETAILS', 'INFO', 'BLOCK', 'ENTRY', 'PART']))
@@ -389,12 +395,16 @@ def _edited_text(rng, f: CbField) -> str:
     elif pic.startswith('-'): s = ('-' if neg else ' ') + s
     return s[-f.length:].rjust(f.length)
 
+FULL_WIDTH_RATE = 0.3   # share of synthetic numbers that use every digit of their PIC
+
 def _number_bytes(rng, f: CbField) -> bytes:
     if f.type == 'float': return encode_ibm_float(rng.uniform(-1e6, 1e6), f.length)
     if f.type == 'zoned' and f.digits == 8 and 'DATE' in f.name.upper():
         return encode_zoned(int(f"{rng.randint(1990, 2026)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"), 8, signed=False)
     digits = f.digits if f.type != 'binary' or f.usage != 'COMP-5' else min(f.digits, 18)
-    nd = rng.randint(1, digits)
+    # real files often fill a number's full width (test6's counters and amounts have no leading zeros);
+    # a uniform digit count alone would make that as rare as 1 in `digits`
+    nd = digits if rng.random() < FULL_WIDTH_RATE else rng.randint(1, digits)
     u = rng.randrange(10 ** (nd - 1) if nd > 1 else 0, 10 ** nd)
     if f.signed and rng.random() < 0.3: u = -u
     v = Decimal(u).scaleb(-f.scale) if f.scale else u
