@@ -89,10 +89,10 @@ def _checkpoint(tmp: Path) -> Path:
 
 # windows per forward pass: attention holds batch x heads x 256 x 256 floats (64 MB at 64 windows and 4 heads)
 BATCH_WINDOWS = 64
+DEVICE = os.environ.get("TRAINBOOK_BENCH_DEVICE", "cpu")
 
 def _child(path, ckpt, mode, max_records: int = 0) -> dict:
-    device = os.environ.get("TRAINBOOK_BENCH_DEVICE", "cpu")
-    r = subprocess.run([sys.executable, "-c", CHILD, str(path), str(ckpt), mode, device, str(BATCH_WINDOWS), str(max_records)],
+    r = subprocess.run([sys.executable, "-c", CHILD, str(path), str(ckpt), mode, DEVICE, str(BATCH_WINDOWS), str(max_records)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -111,7 +111,7 @@ def test_bench_infer_throughput(tmp_path):
     fifth = _child(path, ckpt, "infer", max_records=n // 5)   # the same records, a fifth of the dump
     ratio = inf["seconds"] / base["seconds"]
     print(f"\nmainframe infer: {size / 1e6:.1f} MB, {n:,} records, checkpoint {ckpt}, "
-          f"device {os.environ.get('TRAINBOOK_BENCH_DEVICE', 'cpu')}, {BATCH_WINDOWS} windows per forward pass")
+          f"device {DEVICE}, {BATCH_WINDOWS} windows per forward pass")
     print(f"  model inference: {size / 1e6 / inf['seconds']:.2f} MB/s, {n / inf['seconds']:,.0f} records/s, "
           f"{inf['seconds']:.1f} s, peak RSS {inf['peak_rss_mb']:.0f} MB")
     print(f"  stdlib RDW + cp037 decode: {size / 1e6 / base['seconds']:.1f} MB/s, {n / base['seconds']:,.0f} records/s, "

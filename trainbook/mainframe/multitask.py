@@ -517,18 +517,17 @@ def hidden_start_stats(recs: list[TaggedRecord], preds: list | None = None) -> d
         # field starts as `tagging_metrics` counts them: boundaries and tag changes (e.g. where PAD begins)
         gold = _starts(r.tags, r.boundaries); d = np.frombuffer(bytes(r.data), np.uint8)
         b = np.flatnonzero(gold); b = b[b > 0]
-        digit = (d >> 4 == 0xF) & (d & 0xF <= 9)   # F0..F9: '0'..'9' in all four codepages
-        hidden = np.zeros(len(d), bool); hidden[b] = (d[b - 1] == BLANK) & (d[b] == BLANK)
-        in_digits = np.zeros(len(d), bool); in_digits[b] = digit[b - 1] & digit[b]
+        in_blanks = np.zeros(len(d), bool); in_blanks[b] = (d[b - 1] == BLANK) & (d[b] == BLANK)
+        in_digits = np.zeros(len(d), bool); in_digits[b] = _DIGIT[d[b - 1]] & _DIGIT[d[b]]   # F0..F9 in all four codepages
         blank_pad = (r.tags == PAD) & (d == BLANK)
-        n_b += len(b); hid += int(hidden.sum()); dig += int(in_digits.sum()); n_bytes += len(d); pad_blank += int(blank_pad.sum())
+        n_b += len(b); hid += int(in_blanks.sum()); dig += int(in_digits.sum()); n_bytes += len(d); pad_blank += int(blank_pad.sum())
         if preds is None: continue
         pt, pb = (np.asarray(x) for x in preds[i])
         pred = _starts(pt, pb)
         missed = gold & ~pred; missed[0] = False
         wrong = pt != r.tags
-        err["model_missed_in_blank_runs"] += int((missed & hidden).sum()); err["model_missed_in_digit_runs"] += int((missed & in_digits).sum())
-        err["model_missed_elsewhere"] += int((missed & ~hidden & ~in_digits).sum())
+        err["model_missed_in_blank_runs"] += int((missed & in_blanks).sum()); err["model_missed_in_digit_runs"] += int((missed & in_digits).sum())
+        err["model_missed_elsewhere"] += int((missed & ~in_blanks & ~in_digits).sum())
         err["model_false_starts"] += int((pred & ~gold).sum())
         err["model_tag_errors"] += int(wrong.sum()); err["model_tag_errors_on_blank_pad"] += int((wrong & blank_pad).sum())
     return {"boundaries": n_b, "boundaries_in_blank_runs": hid, "boundaries_in_blank_runs_share": hid / max(n_b, 1),
