@@ -155,11 +155,11 @@ def test_batched_decode_equals_one_record_at_a_time(recs, seed, budget, max_swal
 
 def _fits(f: bytes, tag: str) -> bool:
     "The spec's format rules, written out per field (the decoder computes them vectorised)."
-    from trainbook.mainframe.multitask import _PK_BODY, _PK_END, _ZD_DIGIT, _ZD_SIGN
+    from trainbook.mainframe.multitask import _DIGIT, _DIGIT_NIBBLES, _SIGN_BYTE, _ZD_SIGN
     f = np.frombuffer(f, np.uint8)
-    if tag == 'PACKED': return bool(_PK_END[f[-1]] and _PK_BODY[f[:-1]].all())
-    if tag == 'ZONED': return bool(_ZD_DIGIT[f].all() or (len(f) >= 2 and _ZD_DIGIT[f[:-1]].all() and _ZD_SIGN[f[-1]])
-                                   or (len(f) >= 2 and _ZD_DIGIT[f[1:]].all() and _ZD_SIGN[f[0]]))
+    if tag == 'PACKED': return bool(_SIGN_BYTE[f[-1]] and _DIGIT_NIBBLES[f[:-1]].all())
+    if tag == 'ZONED': return bool(_DIGIT[f].all() or (len(f) >= 2 and _DIGIT[f[:-1]].all() and _ZD_SIGN[f[-1]])
+                                   or (len(f) >= 2 and _DIGIT[f[1:]].all() and _ZD_SIGN[f[0]]))
     if tag == 'BINARY': return len(f) in (2, 4, 8)
     return True
 

@@ -577,12 +577,8 @@ class DecodeConfig:
     max_swallow: int = 32         # a field swallows at most this many candidate starts (bounds time and memory)
     max_candidates: int = 8192    # records with more candidate starts fall back to 'argmax'
 
-_LOW, _HIGH = np.arange(256) & 15, np.arange(256) >> 4
-_PK_BODY = (_LOW <= 9) & (_HIGH <= 9)                              # two digit nibbles
-_PK_END = (_HIGH <= 9) & np.isin(_LOW, [0xC, 0xD, 0xF])            # digit + sign nibble
-_ZD_DIGIT = (_HIGH == 0xF) & (_LOW <= 9)
-_OVERPUNCH_BYTE = np.isin(_HIGH, [0xC, 0xD]) & (_LOW <= 9)
-_ZD_SIGN = _OVERPUNCH_BYTE | np.isin(np.arange(256), [0x4E, 0x60])  # overpunch, or separate '+' / '-'
+# byte classes: the heuristic tagger's tables (_DIGIT_NIBBLES: packed body, _SIGN_BYTE: packed end, _DIGIT: zoned digit)
+_ZD_SIGN = _OVERPUNCH | np.isin(np.arange(256), [0x4E, 0x60])     # overpunch, or separate '+' / '-'
 
 def _prefix(mask) -> np.ndarray: return np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
 
@@ -608,8 +604,8 @@ def decode_many(preds: list, datas: list, headers, dc: DecodeConfig = DecodeConf
     # byte or after an overpunched byte that ends a run of zoned digits
     cand = PB > dc.candidate_min
     sign_end = np.zeros(N, bool)
-    sign_end[1:] = _PK_END[D[:-1]] & (local[1:] >= 1)
-    sign_end[2:] |= _OVERPUNCH_BYTE[D[1:-1]] & _ZD_DIGIT[D[:-2]] & (local[2:] >= 2)
+    sign_end[1:] = _SIGN_BYTE[D[:-1]] & (local[1:] >= 1)
+    sign_end[2:] |= _OVERPUNCH[D[1:-1]] & _DIGIT[D[:-2]] & (local[2:] >= 2)
     cand |= sign_end & (PB > 1e-4)
     hr = h_r[rid]; cand &= local >= hr; cand |= local == hr
     ci = np.flatnonzero(cand)
@@ -620,7 +616,7 @@ def decode_many(preds: list, datas: list, headers, dc: DecodeConfig = DecodeConf
     K_r = np.bincount(prid, minlength=R); first = np.concatenate([[0], np.cumsum(K_r)[:-1]])
     rank = np.arange(len(pos)) - first[prid]
     CUM = np.vstack([np.zeros((1, LP.shape[1])), np.cumsum(LP, 0)])
-    pk_bad, zd_bad = _prefix(~_PK_BODY[D]), _prefix(~_ZD_DIGIT[D])
+    pk_bad, zd_bad = _prefix(~_DIGIT_NIBBLES[D]), _prefix(~_DIGIT[D])
     l1_all = np.where(rank < K_r[prid] - 1, np.log1p(-PB[np.minimum(pos, N - 1)]), 0.0)
     names = [(tags.index(nm), nm) for nm in ('PACKED', 'ZONED', 'BINARY') if nm in tags]
     big = K_r > dc.max_candidates
@@ -645,7 +641,7 @@ def decode_many(preds: list, datas: list, headers, dc: DecodeConfig = DecodeConf
         seg = dc.tag_weight * (CUM[E] - CUM[np.broadcast_to(S, E.shape)])   # [B, Kmax-1, M, T]
         if dc.penalty and names:
             Sb = np.broadcast_to(S, E.shape); L = E - Sb; last = D[E - 1]; firstb = D[np.minimum(Sb, N - 1)]
-            okf = {'PACKED': (pk_bad[E - 1] - pk_bad[Sb] == 0) & _PK_END[last],
+            okf = {'PACKED': (pk_bad[E - 1] - pk_bad[Sb] == 0) & _SIGN_BYTE[last],
                    'ZONED': ((zd_bad[E] - zd_bad[Sb] == 0) | ((zd_bad[E - 1] - zd_bad[Sb] == 0) & _ZD_SIGN[last] & (L >= 2))
                              | ((zd_bad[E] - zd_bad[np.minimum(Sb + 1, E)] == 0) & _ZD_SIGN[firstb] & (L >= 2))),
                    'BINARY': (L == 2) | (L == 4) | (L == 8)}
