@@ -81,7 +81,7 @@ def _checkpoint(tmp: Path) -> Path:
     from trainbook.mainframe.multitask import MultiTaskConfig, MultiTaskModelConfig, _default_train, train_multitask
     train_multitask(MultiTaskConfig(output_dir=str(tmp / "m"), n_flat=400, n_copybooks=20, records_per_copybook=10,
                                     n_val_flat=20, n_val_copybooks=2, n_test_flat=10, n_test_copybooks=2, test_records_per_copybook=2,
-                                    real_train_files=[], real_test_files=[],
+                                    n_consensus_copybooks=6, consensus_records_per_copybook=4, real_train_files=[], real_test_files=[],
                                     model=MultiTaskModelConfig(d_model=32, n_heads=2, n_layers=1, max_len=256),
                                     train=dataclasses.replace(_default_train(), epochs=2, device="cpu", progress=False)))
     return tmp / "m" / "multihead.pt"

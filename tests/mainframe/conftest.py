@@ -23,7 +23,7 @@ def ckpt(tmp_path_factory):
     out = tmp_path_factory.mktemp("multihead")
     train_multitask(MultiTaskConfig(output_dir=str(out), n_flat=150, n_copybooks=6, records_per_copybook=5, n_val_flat=20,
                                     n_val_copybooks=2, n_test_flat=10, n_test_copybooks=2, test_records_per_copybook=2,
-                                    real_train_files=[], real_test_files=[],
+                                    n_consensus_copybooks=6, consensus_records_per_copybook=4, real_train_files=[], real_test_files=[],
                                     model=MultiTaskModelConfig(d_model=32, n_heads=2, n_layers=1, max_len=64),
                                     train=dataclasses.replace(_default_train(), epochs=1, device="cpu", progress=False)))
     return out / "multihead.pt"

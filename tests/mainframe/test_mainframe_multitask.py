@@ -9,6 +9,7 @@ from trainbook.core.artifacts import load_torch, read_json
 from trainbook.core.errors import CheckpointError, UserError
 from trainbook.mainframe.codecs import encode
 from trainbook.mainframe.fields import BINARY, PACKED, RDW, TEXT, ZONED, encode_binary, encode_packed, encode_zoned
+from trainbook.mainframe.consensus import N_FEATURES
 from trainbook.mainframe.multitask import (MultiTaskConfig, MultiTaskModelConfig, MultiTaskTagger, _default_train, build_splits,
                                            heuristic_tag, load_multitask, parse_real_spec, spans_from_labels, tagging_metrics,
                                            train_multitask, window_plan, PAD_ID)
@@ -16,7 +17,8 @@ from trainbook.mainframe.multitask import (MultiTaskConfig, MultiTaskModelConfig
 
 def tiny_cfg(out, **kw):
     base = dict(output_dir=str(out), n_flat=160, n_copybooks=6, records_per_copybook=5, n_val_flat=20, n_val_copybooks=2,
-                n_test_flat=30, n_test_copybooks=3, test_records_per_copybook=4, real_train_files=[], real_test_files=[],
+                n_test_flat=30, n_test_copybooks=3, test_records_per_copybook=4, n_consensus_copybooks=6,
+                consensus_records_per_copybook=4, real_train_files=[], real_test_files=[],
                 real_max_records=20, model=MultiTaskModelConfig(d_model=32, n_heads=2, n_layers=1, max_len=64),
                 train=dataclasses.replace(_default_train(), epochs=1, device="cpu", progress=False))
     base.update(kw)
@@ -52,6 +54,29 @@ def test_load_rejects_other_checkpoints(trained, tmp_path):
     bad = tmp_path / "junk.pt"; bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="junk.pt"):
         load_multitask(bad)
+
+
+def test_checkpoint_carries_the_file_consensus(trained, tmp_path):
+    out, m = trained
+    model = load_multitask(out / "multihead.pt")
+    assert model.consensus is not None and model.consensus.mean.shape == (N_FEATURES,)
+    for name in ("synthetic-flat", "synthetic-copybook"):
+        assert m["test"][name]["model_alone"]["n_records"] == m["test"][name]["model"]["n_records"] > 0
+    # flat-layout records are files of one record: the file reading is the reading alone
+    assert m["test"]["synthetic-flat"]["model_alone"]["boundary_f1"] == m["test"]["synthetic-flat"]["model"]["boundary_f1"]
+    ck = load_torch(out / "multihead.pt")
+    ck["consensus"]["weights"][0] = torch.zeros(3, 32, dtype=torch.float64)
+    bad = tmp_path / "bad_consensus.pt"; torch.save(ck, bad)
+    with pytest.raises(CheckpointError, match="bad_consensus.pt: consensus model shapes"):
+        load_multitask(bad)
+
+
+def test_consensus_files_are_neither_trained_nor_tested():
+    s = build_splits(tiny_cfg("/tmp/unused"))
+    cons = {r.layout for r in s.consensus}
+    assert len(s.consensus) == 24 and len(cons) == 6
+    assert not cons & {r.layout for recs in [s.train, *s.later_epochs] for r in recs}
+    assert not cons & {r.layout for recs in s.test.values() for r in recs}
 
 
 def test_test_layouts_are_never_training_layouts():
@@ -156,7 +181,7 @@ def run_cli(argv, capsys):
 def test_train_cli(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("n_flat: 120\nn_copybooks: 4\nrecords_per_copybook: 4\nn_val_flat: 10\nn_val_copybooks: 2\nn_test_flat: 10\n"
-                   "n_test_copybooks: 2\ntest_records_per_copybook: 2\nreal_train_files: []\nreal_test_files: []\n"
+                   "n_test_copybooks: 2\ntest_records_per_copybook: 2\nn_consensus_copybooks: 4\nreal_train_files: []\nreal_test_files: []\n"
                    "model: {d_model: 16, n_heads: 2, n_layers: 1, max_len: 64}\ntrain: {progress: false}\n")
     rc, out, err = run_cli(["mainframe", "train", "multitask", "--output-dir", str(tmp_path / "o"), "--config", str(cfg),
                             "--epochs", "1", "--device", "cpu"], capsys)

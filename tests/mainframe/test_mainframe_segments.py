@@ -106,7 +106,7 @@ def test_tune_decode_picks_the_best_on_the_given_records():
     for r in recs:
         p = prediction(r.tags, r.boundaries); p.boundary_probs[3] = 0.2; preds.append(p)
     dc, rows = tune_decode(preds, recs)
-    assert len(rows) == 17 and dc.method == 'segments'
+    assert len(rows) == 20 and dc.method == 'segments'
     best = max(r["boundary_f1"] for r in rows)
     got = tagging_metrics([(r.tags, r.boundaries) for r in recs], [decode_fields(p, r.data, 0, dc) for r, p in zip(recs, preds)])
     assert got["boundary_f1"] == pytest.approx(best) and best == pytest.approx(1.0)

@@ -152,7 +152,7 @@ def register_multitask_cli(train_sub, domain_sub):
                    help="bad records: stop with the byte offset (fail, default) or skip, count and report")
     q.add_argument("--output", default=None, help="output file (default stdout)")
     q.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
-    q.add_argument("--batch-records", type=int, default=256, help="records read and scored per chunk (bounds memory)")
+    q.add_argument("--batch-records", type=int, default=256, help="records read and scored per chunk (bounds memory); a chunk's records are read together, as one file")
     q.set_defaults(func=_cmd_infer)
 
     d = domain_sub.choices.get("decode")

@@ -18,6 +18,7 @@ from ..core.errors import DataError, UserError
 from .records import RDW_SIZE, ReadStats, iter_records, parse_record_format, rdw_header
 from .multitask import (MultiTaskTagger, DecodeConfig, decode_fields, decode_many, load_multitask, predict_tagged,
                                            predicted_labels, spans_from_labels)
+from .consensus import consensus_predictions
 
 # %% ../../nbs/mainframe/31_infer.ipynb #19f43f0e
 class TagSpan(NamedTuple):
@@ -101,22 +102,26 @@ def _stored(fmt, payload: bytes) -> tuple[bytes, int]:
 
 def infer_file(source, checkpoint, record_format='rdw', max_records: int | None = None, device: str = 'cpu',
                batch_records: int = 256, batch_size: int = 128, on_error: str = 'fail', stats: ReadStats | None = None,
-               boundary_threshold: float | None = None, ambiguous_below: float = 0.5) -> Iterator[InferenceResult]:
+               boundary_threshold: float | None = None, ambiguous_below: float = 0.5, consensus: bool = True) -> Iterator[InferenceResult]:
     """Yield an `InferenceResult` per record of `source` (path, bytes or binary file object), streaming.
 
     `checkpoint` is a `multihead.pt` path or a loaded model. Records are read `batch_records` at a time;
     `on_error` and `stats` go to the reader (`'skip'` counts bad records in `stats` and goes on). Fields are decoded
-    with the checkpoint's `DecodeConfig`; a `boundary_threshold` asks for the plain per-byte reading instead."""
+    with the checkpoint's `DecodeConfig`; a `boundary_threshold` asks for the plain per-byte reading instead.
+    With `consensus` (and a checkpoint that has a file-consensus model), the records of a chunk that share a payload
+    length are read together (`trainbook.mainframe.consensus`): a file's records share its layout."""
     fmt = parse_record_format(record_format)
     if batch_records < 1: raise UserError("batch_records must be >= 1")
     dev = _resolve_device(device)
     model = _model(checkpoint, dev)
     tag_names, cps = list(model.cfg.tags), list(model.cfg.codepages)
     dc = getattr(model, 'decode', None) or DecodeConfig()
+    cm = getattr(model, 'consensus', None)
     stats = stats if stats is not None else ReadStats()
     chunk = []   # (index, file offset of the stored record, header length, stored bytes)
     def flush():
         preds = predict_tagged(model, [c[3] for c in chunk], batch_size, dev)
+        if consensus: preds = consensus_predictions(cm, preds, [c[3] for c in chunk], [c[2] for c in chunk], [0] * len(chunk))
         labels = [None] * len(chunk) if boundary_threshold is not None else \
             decode_many(preds, [c[3] for c in chunk], [c[2] for c in chunk], dc, tag_names)
         out = [result_from_prediction(p, i, off, h, tag_names, cps, boundary_threshold, ambiguous_below, data, dc, lab)

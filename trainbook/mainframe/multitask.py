@@ -8,9 +8,9 @@ __all__ = ['PAD_ID', 'IGNORE', 'FRAMINGS', 'BLANK', 'CHECKPOINT_NAME', 'METRICS_
            'real_tagged', 'parse_real_spec', 'user_real_records', 'window_plan', 'training_windows', 'EpochBatches',
            'length_buckets', 'collate_windows', 'LossWeights', 'multitask_loss', 'RecordPrediction', 'predict_tagged',
            'spans_from_labels', 'heuristic_tag', 'span_starts', 'tagging_metrics', 'MultiTaskConfig', 'Splits',
-           'build_splits', 'predicted_labels', 'hidden_start_stats', 'evaluate_set', 'DecodeConfig', 'decode_many',
-           'decode_fields', 'tune_decode', 'train_multitask', 'evaluate_multitask', 'reevaluate_multitask',
-           'load_multitask']
+           'build_splits', 'predicted_labels', 'hidden_start_stats', 'file_predictions', 'evaluate_set', 'DecodeConfig',
+           'decode_many', 'decode_fields', 'tune_decode', 'train_multitask', 'evaluate_multitask',
+           'reevaluate_multitask', 'load_multitask']
 
 # %% ../../nbs/mainframe/30_multitask.ipynb #9a335f90
 import dataclasses, hashlib, math, random, time
@@ -424,6 +424,8 @@ class MultiTaskConfig:
     n_test_flat: int = 2000               # held-out test: layouts never seen in training
     n_test_copybooks: int = 100
     test_records_per_copybook: int = 10
+    n_consensus_copybooks: int = 600      # held-apart synthetic files that fit the file-consensus model (`consensus`)
+    consensus_records_per_copybook: int = 10
     real_train_files: list[str] = field(default_factory=lambda: ['test1', 'test5', 'test5b', 'test13b', 'test16', 'test9'])
     real_test_files: list[str] = field(default_factory=lambda: ['test17', 'test6'])
     real_max_records: int = 200           # per real file
@@ -446,6 +448,7 @@ class Splits:
     test: dict                    # name -> list[TaggedRecord]
     dropped_overlap: int = 0
     later_epochs: list = field(default_factory=list)   # training records of epochs 2, 3, ... (`fresh_synthetic`)
+    consensus: list = field(default_factory=list)      # files of layouts never trained on: fit and tune the file consensus
 
 def _synthetic_train(cfg: MultiTaskConfig, seed: int) -> list:
     efr, fx = cfg.evidence_free_rate, cfg.fixed_rate
@@ -457,7 +460,8 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 def build_splits(cfg: MultiTaskConfig) -> Splits:
     """Train / validation / held-out test records (user `real` dumps are read first, so bad input fails early).
-    With `fresh_synthetic`, every epoch gets its own synthetic records; test layouts seen in any of them are dropped."""
+    With `fresh_synthetic`, every epoch gets its own synthetic records; test layouts seen in any of them are dropped.
+    The consensus files (layouts not trained on either) fit the model that reads a file's records together."""
     user = [r for spec in cfg.real for r in user_real_records(spec, cfg.real_format)]
     s, efr, fx = cfg.seed, cfg.evidence_free_rate, cfg.fixed_rate
     real = real_tagged(cfg.real_train_files, cfg.real_max_records) + user
@@ -465,6 +469,9 @@ def build_splits(cfg: MultiTaskConfig) -> Splits:
     later = [_synthetic_train(cfg, _epoch_seed(s, e)) + real for e in range(2, cfg.train.epochs + 1)] if cfg.fresh_synthetic else []
     val = flat_synthetic(cfg.n_val_flat, s + 500, efr, fx) + copybook_synthetic(cfg.n_val_copybooks, cfg.records_per_copybook, s + 500, efr, fx)
     seen = {r.layout for recs in [train, *later] for r in recs}
+    cons = [r for r in copybook_synthetic(cfg.n_consensus_copybooks, cfg.consensus_records_per_copybook, s + 700, efr, fx)
+            if r.layout not in seen] if cfg.n_consensus_copybooks else []
+    seen |= {r.layout for r in cons}
     test = {"synthetic-flat": flat_synthetic(cfg.n_test_flat, s + 1000, efr, fx),
             "synthetic-copybook": copybook_synthetic(cfg.n_test_copybooks, cfg.test_records_per_copybook, s + 1000, efr, fx)}
     dropped = 0
@@ -475,7 +482,7 @@ def build_splits(cfg: MultiTaskConfig) -> Splits:
     for n in cfg.real_test_files:
         recs = real_tagged([n], cfg.real_max_records)
         if recs: test[f"real:{n}"] = recs
-    return Splits(train, val, test, dropped, later)
+    return Splits(train, val, test, dropped, later, cons)
 
 # %% ../../nbs/mainframe/30_multitask.ipynb #f66f6fe2
 def predicted_labels(p: RecordPrediction, header_length: int = 0, threshold: float = 0.5,
@@ -535,20 +542,31 @@ def hidden_start_stats(recs: list[TaggedRecord], preds: list | None = None) -> d
             "bytes": n_bytes, "pad_blank_bytes": pad_blank, "pad_blank_byte_share": pad_blank / max(n_bytes, 1),
             **(err if preds is not None else {})}
 
+def file_predictions(model, preds: list, recs: list[TaggedRecord]) -> list:
+    """`preds` of `recs` read with the other records of their file (same `layout`), when `model` has a
+    file-consensus model (`model.consensus`, see `trainbook.mainframe.consensus`); otherwise `preds`."""
+    from trainbook.mainframe.consensus import consensus_predictions
+    return consensus_predictions(getattr(model, 'consensus', None), preds, [r.data for r in recs],
+                                 [_header_len(r) for r in recs], [r.layout for r in recs])
+
 def evaluate_set(model, recs: list[TaggedRecord], batch_size: int = 128, device='cpu', decode=None) -> dict:
     """Model and baselines on one held-out set.
 
     `model` fields are decoded with `decode` (a `DecodeConfig`; default: the one stored with the model, see
-    `load_multitask`), exactly as `infer` does; `model_argmax` is the plain per-byte reading (threshold 0.5)."""
+    `load_multitask`), exactly as `infer` does, each record read with the other records of its file (same
+    `layout`: a held-out layout's records stand for one dump); `model_alone` reads every record alone;
+    `model_argmax` is the plain per-byte reading (threshold 0.5) of the file reading."""
     dc = decode or getattr(model, 'decode', None) or DecodeConfig()
     from trainbook.mainframe.codepage import LabelledRecords, evaluate_codepage
     t0 = time.time()
-    preds = predict_tagged(model, [r.data for r in recs], batch_size, device)
+    alone = predict_tagged(model, [r.data for r in recs], batch_size, device)
+    preds = file_predictions(model, alone, recs)
     secs = time.time() - t0
     lab = [(r, p) for r, p in zip(recs, preds) if r.tags is not None]
     gold = [(r.tags, r.boundaries) for r, _ in lab]
     hs = [_header_len(r) for r, _ in lab]
     model_pred = decode_many([p for _, p in lab], [r.data for r, _ in lab], hs, dc, list(model.cfg.tags))
+    alone_pred = decode_many([p for r, p in zip(recs, alone) if r.tags is not None], [r.data for r, _ in lab], hs, dc, list(model.cfg.tags))
     argmax_pred = [predicted_labels(p, h) for (_, p), h in zip(lab, hs)]
     heur_pred = [heuristic_tag(r.data, h) for (r, _), h in zip(lab, hs)]
     cps = model.cfg.codepages
@@ -559,7 +577,7 @@ def evaluate_set(model, recs: list[TaggedRecord], batch_size: int = 128, device=
     heur_cp = printable_ratio_codepage([r.data[_header_len(r):] for r in recs], cps)
     return {"n_records": len(recs), "records_per_second": len(recs) / max(secs, 1e-9),
             "hidden": hidden_start_stats(recs, model_pred), "model": tagging_metrics(gold, model_pred), "model_payload": tagging_metrics(gold, model_pred, header_free=True),
-            "model_argmax": tagging_metrics(gold, argmax_pred), "decode": to_dict(dc),
+            "model_alone": tagging_metrics(gold, alone_pred), "model_argmax": tagging_metrics(gold, argmax_pred), "decode": to_dict(dc),
             "heuristic": tagging_metrics(gold, heur_pred), "heuristic_payload": tagging_metrics(gold, heur_pred, header_free=True),
             "codepage_model": evaluate_codepage(cp_pred, cp_conf, lr, cps),
             "codepage_heuristic": evaluate_codepage([c for c, _ in heur_cp], [p for _, p in heur_cp], lr, cps)}
@@ -680,7 +698,7 @@ def decode_fields(p: RecordPrediction, data: bytes, header_length: int = 0, dc: 
 # %% ../../nbs/mainframe/30_multitask.ipynb #54b8895f
 def tune_decode(preds: list, recs: list, tags=TAG_NAMES, grid: dict | None = None) -> tuple[DecodeConfig, list[dict]]:
     "The `DecodeConfig` with the best boundary F1 on labelled `recs` (validation data), and every candidate's scores."
-    grid = grid or {'segments': [dict(tag_weight=w, boundary_bias=b) for w in (0.3, 0.5, 1.0) for b in (-1.0, -0.5, 0.0, 0.5)],
+    grid = grid or {'segments': [dict(tag_weight=w, boundary_bias=b) for w in (0.3, 0.5, 1.0) for b in (-1.5, -1.0, -0.5, 0.0, 0.5)],
                     'argmax': [dict(threshold=t) for t in (0.3, 0.4, 0.5, 0.6, 0.7)]}
     lab = [(r, p) for r, p in zip(recs, preds) if r.tags is not None]
     gold = [(r.tags, r.boundaries) for r, _ in lab]
@@ -749,10 +767,17 @@ def evaluate_multitask(model: MultiTaskTagger, cfg: MultiTaskConfig, splits: Spl
     "Choose the decoding on the validation records, score every held-out set, write `multihead.pt` and `multihead_metrics.json`."
     out = Path(cfg.output_dir); mc = model.cfg
     model = model.cpu().eval()
-    # the decoding (threshold / segment weights) is chosen on the validation layouts, never on test data
+    # the file consensus is fit on five sixths of the consensus files; the decoding (threshold / segment weights) is
+    # chosen on the validation records and the other sixth, read as files: never on test data
+    from trainbook.mainframe.consensus import fit_consensus
     t_tune = time.time()
-    model.decode, tuning = tune_decode(predict_tagged(model, [r.data for r in splits.val], cfg.eval_batch_size), splits.val,
-                                       list(mc.tags))
+    layouts = list(dict.fromkeys(r.layout for r in splits.consensus))
+    tune_layouts = set(layouts[5::6])
+    fit_recs = [r for r in splits.consensus if r.layout not in tune_layouts]
+    tune_recs = splits.val + [r for r in splits.consensus if r.layout in tune_layouts]
+    model.consensus = fit_consensus(predict_tagged(model, [r.data for r in fit_recs], cfg.eval_batch_size), fit_recs, cfg.seed)
+    tune_preds = file_predictions(model, predict_tagged(model, [r.data for r in tune_recs], cfg.eval_batch_size), tune_recs)
+    model.decode, tuning = tune_decode(tune_preds, tune_recs, list(mc.tags))
     tune_seconds = time.time() - t_tune
     tests = {k: evaluate_set(model, v, cfg.eval_batch_size) for k, v in splits.test.items()}
     metrics = {"test": tests, **training, "test_layouts_dropped_as_seen": splits.dropped_overlap,
@@ -761,7 +786,8 @@ def evaluate_multitask(model: MultiTaskTagger, cfg: MultiTaskConfig, splits: Spl
                "decode": to_dict(model.decode), "decode_tuning": tuning, "decode_tune_seconds": round(tune_seconds, 1)}
     save_torch(out / CHECKPOINT_NAME, {"format_version": FORMAT_VERSION, "kind": "multihead", "state_dict": model.state_dict(),
                                        "model_config": to_dict(mc), "training_config": to_dict(cfg), "decode": to_dict(model.decode),
-                                       "tag_names": list(mc.tags), "codepages": list(mc.codepages)})
+                                       "tag_names": list(mc.tags), "codepages": list(mc.codepages),
+                                       "consensus": model.consensus.state() if model.consensus is not None else None})
     write_json(out / METRICS_NAME, metrics, schema="multihead_metrics")
     return metrics
 
@@ -801,4 +827,6 @@ def _multitask_from(ck, checkpoint) -> MultiTaskTagger:
     model = check_state_dict(MultiTaskTagger(mc), ck["state_dict"], checkpoint)
     # the decoding tuned at training time (checkpoints from before it was stored: the defaults)
     model.decode = from_dict(DecodeConfig, ck.get("decode") or {})
+    from trainbook.mainframe.consensus import ConsensusModel
+    model.consensus = ConsensusModel.from_state(ck["consensus"], checkpoint) if ck.get("consensus") else None
     return model.eval()
