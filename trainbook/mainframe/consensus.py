@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['N_COLUMN_FEATURES', 'GROUP_SIZES', 'N_PREFIX_FEATURES', 'N_FEATURES', 'MIXED_FILE_RATE', 'column_features',
-           'consensus_groups', 'prefix_stats', 'file_features', 'ConsensusModel', 'fit_consensus', 'consensus_probs',
+           'groups_of', 'prefix_stats', 'file_features', 'ConsensusModel', 'fit_consensus', 'consensus_probs',
            'consensus_predictions']
 
 # %% ../../nbs/mainframe/33_consensus.ipynb #643a55f2
@@ -20,6 +20,10 @@ N_COLUMN_FEATURES = 25
 GROUP_SIZES = (2, 3, 5, 8, 10)   # group sizes `fit_consensus` cuts its files into
 
 def _logit(p): p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6); return np.log(p / (1 - p))
+
+def _log_size(n: int) -> float:
+    "Log of a group's size, capped at the largest of `GROUP_SIZES` (see `column_features`)."
+    return np.log(min(n, max(GROUP_SIZES)))
 
 def _before(m: np.ndarray) -> np.ndarray:
     "`m[:, j - 1]` at column j (False / 0 at column 0)."
@@ -49,15 +53,15 @@ def column_features(payloads: list, probs: list) -> list[np.ndarray]:
                     blank.mean(0), digit.mean(0), (D == 0xF0).mean(0), H.max(1) / n, (H > 0).sum(1) / n], 1)
     prev = np.vstack([np.zeros((1, 4)), col[:-1, :4]]); nxt = np.vstack([col[1:, :4], np.zeros((1, 4))])
     j = np.arange(L)[:, None]
-    shared = np.hstack([col, prev, nxt, np.log1p(j) / 5, j == 0, np.full((L, 1), np.log(min(n, max(GROUP_SIZES))))])
+    shared = np.hstack([col, prev, nxt, np.log1p(j) / 5, j == 0, np.full((L, 1), _log_size(n))])
     own = np.stack([Z, blank, _before(blank), digit, _before(digit)], 2)
     return [np.hstack([own[i], shared]).astype(np.float32) for i in range(n)]
 
 # %% ../../nbs/mainframe/33_consensus.ipynb #b291c7b2
-def consensus_groups(files: list, lengths: list, min_size: int = 2) -> list[list[int]]:
-    "Indices of records sharing a file key and a payload length, in groups of at least `min_size` (order kept)."
+def groups_of(keys: list, min_size: int = 1) -> list[list[int]]:
+    "Indices of equal `keys`, in groups of at least `min_size` (first-seen order)."
     g = {}
-    for i, key in enumerate(zip(files, lengths)): g.setdefault(key, []).append(i)
+    for i, key in enumerate(keys): g.setdefault(key, []).append(i)
     return [ix for ix in g.values() if len(ix) >= min_size]
 
 N_PREFIX_FEATURES = 10
@@ -75,7 +79,7 @@ def prefix_stats(payloads: list, probs: list) -> np.ndarray:
     c = np.maximum(V.sum(0), 1)
     s = np.stack([np.where(V, _logit(P), 0).sum(0) / c, np.where(V, P, 0).max(0), ((P > 0.5) & V).sum(0) / c,
                   ((D == BLANK) & V).sum(0) / c, (_DIGIT[D] & V).sum(0) / c, V.sum(0) / n,
-                  np.full(L, np.log(min(n, max(GROUP_SIZES))))], 1)
+                  np.full(L, _log_size(n))], 1)
     return np.hstack([s, np.vstack([np.zeros((1, 3)), s[:-1, :3]])])
 
 def file_features(payloads: list, probs: list) -> list:
@@ -83,7 +87,7 @@ def file_features(payloads: list, probs: list) -> list:
     if not payloads: return []
     out = [np.zeros((0, N_FEATURES), np.float32)] * len(payloads)
     pre = prefix_stats(payloads, probs)
-    for ix in consensus_groups([0] * len(payloads), [len(p) for p in payloads], 1):
+    for ix in groups_of([len(p) for p in payloads]):
         if not len(payloads[ix[0]]): continue
         for i, X in zip(ix, column_features([payloads[i] for i in ix], [probs[i] for i in ix])):
             out[i] = np.hstack([X, pre[:len(X)]]).astype(np.float32)
@@ -143,10 +147,8 @@ def fit_consensus(preds: list, recs: list, seed: int = 0, hidden: tuple = (32, 1
     lab = [(r, p) for r, p in zip(recs, preds) if r.tags is not None]
     hs = [_header_len(r) for r, _ in lab]
     pays = [r.data[h:] for (r, _), h in zip(lab, hs)]
-    by_layout = {}
-    for i, (r, _) in enumerate(lab): by_layout.setdefault(r.layout, []).append(i)
     X, y = [], []
-    for ix in _fitting_files(list(by_layout.values()), random.Random(f"consensus-{seed}")):
+    for ix in _fitting_files(groups_of([r.layout for r, _ in lab]), random.Random(f"consensus-{seed}")):
         X += file_features([pays[i] for i in ix], [lab[i][1].boundary_probs[hs[i]:] for i in ix])
         y += [_starts(lab[i][0].tags, lab[i][0].boundaries)[hs[i]:] for i in ix]
     if not X: return None
@@ -164,7 +166,7 @@ def fit_consensus(preds: list, recs: list, seed: int = 0, hidden: tuple = (32, 1
 def consensus_probs(cm: ConsensusModel, payloads: list, probs: list, files: list) -> list[np.ndarray]:
     "Boundary probabilities of each payload read with the other payloads of its file (a file of one: its own)."
     out = list(probs)
-    for ix in consensus_groups(files, [0] * len(files)):
+    for ix in groups_of(files, 2):
         for i, X in zip(ix, file_features([payloads[i] for i in ix], [probs[i] for i in ix])):
             if len(X): out[i] = cm.predict(X).astype(np.float32)
     return out

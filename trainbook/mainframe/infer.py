@@ -108,8 +108,8 @@ def infer_file(source, checkpoint, record_format='rdw', max_records: int | None 
     `checkpoint` is a `multihead.pt` path or a loaded model. Records are read `batch_records` at a time;
     `on_error` and `stats` go to the reader (`'skip'` counts bad records in `stats` and goes on). Fields are decoded
     with the checkpoint's `DecodeConfig`; a `boundary_threshold` asks for the plain per-byte reading instead.
-    With `consensus` (and a checkpoint that has a file-consensus model), the records of a chunk that share a payload
-    length are read together (`trainbook.mainframe.consensus`): a file's records share its layout."""
+    With `consensus` (and a checkpoint that has a file-consensus model), the records of a chunk are read together,
+    as one file (`trainbook.mainframe.consensus`): a file's records share its layout."""
     fmt = parse_record_format(record_format)
     if batch_records < 1: raise UserError("batch_records must be >= 1")
     dev = _resolve_device(device)
@@ -120,10 +120,10 @@ def infer_file(source, checkpoint, record_format='rdw', max_records: int | None 
     stats = stats if stats is not None else ReadStats()
     chunk = []   # (index, file offset of the stored record, header length, stored bytes)
     def flush():
-        preds = predict_tagged(model, [c[3] for c in chunk], batch_size, dev)
-        if consensus: preds = consensus_predictions(cm, preds, [c[3] for c in chunk], [c[2] for c in chunk], [0] * len(chunk))
-        labels = [None] * len(chunk) if boundary_threshold is not None else \
-            decode_many(preds, [c[3] for c in chunk], [c[2] for c in chunk], dc, tag_names)
+        datas, heads = [c[3] for c in chunk], [c[2] for c in chunk]
+        preds = predict_tagged(model, datas, batch_size, dev)
+        if consensus: preds = consensus_predictions(cm, preds, datas, heads, [0] * len(chunk))
+        labels = [None] * len(chunk) if boundary_threshold is not None else decode_many(preds, datas, heads, dc, tag_names)
         out = [result_from_prediction(p, i, off, h, tag_names, cps, boundary_threshold, ambiguous_below, data, dc, lab)
                for (i, off, h, data), p, lab in zip(chunk, preds, labels)]
         chunk.clear()

@@ -562,13 +562,13 @@ def evaluate_set(model, recs: list[TaggedRecord], batch_size: int = 128, device=
     alone = predict_tagged(model, [r.data for r in recs], batch_size, device)
     preds = file_predictions(model, alone, recs)
     secs = time.time() - t0
-    lab = [(r, p) for r, p in zip(recs, preds) if r.tags is not None]
-    gold = [(r.tags, r.boundaries) for r, _ in lab]
-    hs = [_header_len(r) for r, _ in lab]
-    model_pred = decode_many([p for _, p in lab], [r.data for r, _ in lab], hs, dc, list(model.cfg.tags))
-    alone_pred = decode_many([p for r, p in zip(recs, alone) if r.tags is not None], [r.data for r, _ in lab], hs, dc, list(model.cfg.tags))
-    argmax_pred = [predicted_labels(p, h) for (_, p), h in zip(lab, hs)]
-    heur_pred = [heuristic_tag(r.data, h) for (r, _), h in zip(lab, hs)]
+    lab = [(r, p, a) for r, p, a in zip(recs, preds, alone) if r.tags is not None]
+    gold = [(r.tags, r.boundaries) for r, _, _ in lab]
+    hs = [_header_len(r) for r, _, _ in lab]; datas = [r.data for r, _, _ in lab]
+    model_pred = decode_many([p for _, p, _ in lab], datas, hs, dc, list(model.cfg.tags))
+    alone_pred = decode_many([a for _, _, a in lab], datas, hs, dc, list(model.cfg.tags))
+    argmax_pred = [predicted_labels(p, h) for (_, p, _), h in zip(lab, hs)]
+    heur_pred = [heuristic_tag(r.data, h) for (r, _, _), h in zip(lab, hs)]
     cps = model.cfg.codepages
     # the codepage is judged on the payload's text: RDW bytes carry no evidence
     lr = LabelledRecords([r.data for r in recs], [r.codepage for r in recs], [r.evidence for r in recs], [r.group for r in recs])
