@@ -6,19 +6,31 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Workers for nbdev_test; notebooks are small at their default parameters.
 NB_WORKERS ?= 2
+# pytest-xdist workers; --dist loadfile keeps a file's tests (and its module fixtures) on one worker
+PY_WORKERS ?= 2
 
-.PHONY: setup run test test-nbs test-py bench docs check-sync clean lab
+.PHONY: setup sysdeps run test test-nbs test-py bench docs check-sync clean lab
 
 $(STAMP): settings.ini setup.py pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,spark]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) sysdeps
+
+# Debian packages the docs need: pandoc renders the site, headless Chromium checks it. Installed once, quietly;
+# skipped when present, or with a note where this user cannot install (the docs commands then say what is missing).
+SYSDEPS := pandoc chromium chromedriver
+sysdeps:
+	@missing=$$(for c in $(SYSDEPS); do command -v $$c >/dev/null || echo $$c; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing pandoc chromium chromium-driver (apt)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pandoc chromium chromium-driver) >/dev/null; \
+	  else echo "note: $$missing missing: sudo apt-get install pandoc chromium chromium-driver (needed by make docs)"; fi; fi
 
 # Every pipeline on bundled data: checkpoints + report.html under artifacts/runs/
 run: setup
@@ -27,10 +39,11 @@ run: setup
 test: setup test-nbs test-py
 
 test-nbs: setup
-	$(BIN)/nbdev_test --n_workers $(NB_WORKERS) --timing
+	@set -o pipefail; $(BIN)/nbdev_test --n_workers $(NB_WORKERS) --timing | tee $(VENV)/nbdev_test.log | grep -v -E ': [0-9]+ secs$$'; rc=$$?; \
+	echo "ten slowest notebooks:"; grep -E ': [0-9]+ secs$$' $(VENV)/nbdev_test.log | head -10; exit $$rc
 
 test-py: setup
-	$(BIN)/python -m pytest -q --timeout=900 -m "not benchmark" tests
+	$(BIN)/python -m pytest -q --timeout=900 -m "not benchmark" -n $(PY_WORKERS) --dist loadfile --durations=10 tests
 
 bench: setup
 	$(BIN)/python -m pytest -q -s -m benchmark tests/benchmarks
@@ -50,4 +63,4 @@ lab: setup
 	$(BIN)/jupyter lab nbs
 
 clean:
-	rm -rf _proc _docs _site .pytest_cache
+	rm -rf _proc _docs _site .pytest_cache $(VENV)/nbdev_test.log

@@ -29,7 +29,7 @@ def test_convert_xsens(tmp_path, capsys):
 @pytest.mark.parametrize("trainer, extra", [
     ("febam", ["--eta", "1e-3", "--epochs", "3", "--delta", "0.1", "--hidden-dims", "8", "--auto-scale", "--shuffle-buffer", "64",
                "--early-stop-patience", "2", "--min-epochs", "1", "--weight-clip", "1.0"]),
-    ("gradient", ["--epochs", "3", "--hidden-dims", "8"]),
+    ("gradient", ["--epochs", "3", "--hidden-dims", "8", "--no-linear-fallback"]),   # 3 epochs: the linear codec would win
 ])
 def test_train_then_eval(tmp_path, sim_dataset, capsys, trainer, extra):
     d = tmp_path / "m"

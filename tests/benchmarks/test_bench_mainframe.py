@@ -14,17 +14,10 @@ import dataclasses, json, os, subprocess, sys, time
 from pathlib import Path
 import pytest
 
-CHILD = r'''
-import json, resource, sys, time
-def peak_rss_mb():
-    # VmHWM is this process's own high-water mark. ru_maxrss is not: Linux carries the parent's peak across the
-    # fork/exec that started us, so every child of a large pytest process reported the parent's RSS
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"): return int(line.split()[1]) / 1024
-    except OSError: pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from peak_rss import PEAK_RSS
+
+CHILD = PEAK_RSS + r'''
+import json, sys, time
 path, ckpt, mode, device, BATCH, LIMIT = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
 t0 = time.perf_counter()
 if mode == "stdlib":

@@ -88,3 +88,40 @@ def test_every_pipeline_parameter_is_visible_to_papermill(nb):
     cell = next(c for c in nbformat.read(str(nb), as_version=4).cells if "parameters" in c.metadata.get("tags", []))
     assert "out_dir" in _assigned_names(cell.source)
     assert list(pm.inspect_notebook(str(nb))) == _assigned_names(cell.source)
+
+
+def test_device_auto_is_resolved_passed_and_recorded(env, tmp_path):
+    # no GPU on the test machine: `auto` (the notebook's default) must resolve to cpu, reach the notebook as
+    # 'cpu' and be recorded in run.json and the report; where torch sees a GPU it is 'cuda' everywhere
+    import torch
+    want = "cuda" if torch.cuda.is_available() else "cpu"
+    pipes = Path(env["TRAINBOOK_PIPELINES"])
+    params = nbformat.v4.new_code_cell('out_dir = None\ndevice = "auto"')
+    params.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell("print('DEVICE', device)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(pipes / "dev.ipynb"))
+    r = _tb(["run", "dev"], env)
+    assert r.returncode == 0, r.stderr
+    (run,) = (tmp_path / "art" / "runs" / "dev").iterdir()
+    rec = json.loads((run / "run.json").read_text())
+    assert rec["device"] == want and rec["params"]["device"] == want
+    html = (run / "report.html").read_text()
+    assert f"DEVICE {want}" in html and f"on {want}" in html
+    if not torch.cuda.is_available():       # asking for a GPU that is not there: one line, exit 2, nothing left behind
+        r = _tb(["run", "dev", "-p", "device", "cuda"], env)
+        assert r.returncode == 2 and "no CUDA device is available" in r.stderr and "Traceback" not in r.stderr
+        assert len(list((tmp_path / "art" / "runs" / "dev").iterdir())) == 1
+
+
+def test_run_all_prints_an_overview_and_the_table(env, tmp_path):
+    r = _tb(["run", "all"], env)
+    assert r.returncode == 1                                   # `bad` fails, `good` still runs
+    lines = r.stdout.splitlines()
+    assert any(l.startswith("[1/2] bad: started") for l in lines) and any(l.startswith("[2/2] good: started") for l in lines)
+    end = next(l for l in lines if l.startswith("[2/2] good: ok in"))
+    assert "accuracy=0.5" in end and "report.html" in end and "left" in end
+    assert any(l.startswith("all 2 pipelines in") for l in lines)
+    table = "\n".join(lines[[i for i, l in enumerate(lines) if l.startswith("all 2 pipelines")][0] + 1:])
+    assert "pipeline" in table and "good" in table and "bad" in table and "report" in table
+    assert "the data is not there" in r.stderr

@@ -6,7 +6,9 @@ from trainbook.mainframe.codecs import encode
 from trainbook.mainframe.records import encode_records
 
 TB = [sys.executable, "-c", "import sys; from trainbook.core.cli import main; sys.exit(main())"]
-SMALL = ["--epochs", "1", "--device", "cpu", "--n-train", "300", "--n-val", "100", "--n-test", "100"]
+SMALL = ["--epochs", "1", "--device", "cpu", "--n-train", "300", "--n-val", "100", "--n-test", "100",
+         "--n-natural-train", "300", "--n-natural-val", "100", "--n-natural-test", "100", "--n-natural-files", "4",
+         "--records-per-file", "10", "--eval-real", "false"]
 
 
 def tb(*args):
@@ -37,6 +39,8 @@ def test_train_writes_checkpoint_and_metrics(tmp_path, real_dump):
     m = json.loads((out / "codepage_metrics.json").read_text())
     assert m["schema"] == "codepage_metrics" and m["n_real_train"] == 30
     assert 0 <= m["model"]["acc_full"] <= 1 and 0 <= m["heuristic"]["acc_full"] <= 1
+    assert m["n_natural_train"] == 300 and set(m["sets"]) == {"synthetic", "natural", "natural_files", "real"}
+    assert "natural text" in r.stdout and "ceiling" in r.stdout
     p = tb("mainframe", "codepage", real_dump, "--checkpoint", out / "codepage_head.pt", "--json")
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["n_records"] == 30

@@ -10,9 +10,9 @@ from trainbook.core.errors import CheckpointError, UserError
 from trainbook.mainframe.codecs import encode
 from trainbook.mainframe.fields import BINARY, PACKED, RDW, TEXT, ZONED, encode_binary, encode_packed, encode_zoned
 from trainbook.mainframe.consensus import N_FEATURES
-from trainbook.mainframe.multitask import (MultiTaskConfig, MultiTaskModelConfig, MultiTaskTagger, _default_train, build_splits,
-                                           heuristic_tag, load_multitask, parse_real_spec, spans_from_labels, tagging_metrics,
-                                           train_multitask, window_plan, PAD_ID)
+from trainbook.mainframe.multitask import MultiTaskConfig, _default_train, build_splits, parse_real_spec, train_multitask
+from trainbook.mainframe.tagger import MultiTaskModelConfig, MultiTaskTagger, load_multitask, window_plan, PAD_ID
+from trainbook.mainframe.spans import heuristic_tag, spans_from_labels, tagging_metrics
 
 
 def tiny_cfg(out, **kw):
@@ -189,3 +189,28 @@ def test_train_cli(tmp_path, capsys):
     assert (tmp_path / "o" / "multihead.pt").exists() and "synthetic-flat: tag acc" in out
     rc, out, err = run_cli(["mainframe", "train", "multitask", "--output-dir", str(tmp_path / "p"), "--real", "CP037=/nonexistent.dat"], capsys)
     assert rc == 2 and "file not found" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_mainframe_modules_import_no_cycle():
+    "The model side is split by idea (spans, segments, consensus, tagger, tageval, multitask, copyinfer) with no import cycle, lazy imports included."
+    import ast
+    import trainbook.mainframe as pkg
+    root = Path(pkg.__file__).parent
+    graph = {}
+    for f in root.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                mod = ("trainbook.mainframe." + node.module) if node.level == 1 and node.module else (node.module or "")
+                if mod.startswith("trainbook.mainframe."): deps.add(mod.rsplit(".", 1)[1])
+        graph[f.stem] = deps - {f.stem}
+    state = {}
+    def visit(m, path):
+        if state.get(m) == 1: raise AssertionError(f"import cycle: {' -> '.join(path + [m])}")
+        if state.get(m) == 2: return
+        state[m] = 1
+        for d in sorted(graph.get(m, ())): visit(d, path + [m])
+        state[m] = 2
+    for m in sorted(graph): visit(m, [])
+    assert "multitask" not in graph["consensus"] and not {"tagger", "multitask", "tageval"} & (graph["spans"] | graph["segments"])
+    assert max(len((root / f"{m}.py").read_text().splitlines()) for m in ("spans", "segments", "tagger", "tageval", "multitask", "copyinfer")) < 500

@@ -6,8 +6,10 @@ from trainbook.core.artifacts import load_torch
 from trainbook.core.config import to_dict
 from trainbook.core.errors import UserError
 from trainbook.mainframe.fields import BINARY, PACKED, RDW, TEXT, ZONED, TAG_NAMES, encode_packed, encode_zoned
-from trainbook.mainframe.multitask import (DecodeConfig, RecordPrediction, TaggedRecord, decode_fields, load_multitask,
-                                           predicted_labels, spans_from_labels, tagging_metrics, tune_decode)
+from trainbook.mainframe.multitask import TaggedRecord
+from trainbook.mainframe.tagger import RecordPrediction, load_multitask
+from trainbook.mainframe.segments import DecodeConfig, decode_fields, predicted_labels, tune_decode
+from trainbook.mainframe.spans import spans_from_labels, tagging_metrics
 
 T = len(TAG_NAMES)
 
@@ -139,7 +141,7 @@ def test_checkpoint_carries_its_decode_and_infer_uses_it(ckpt, tmp_path):
        st.integers(0, 2**31 - 1), st.sampled_from([1 << 21, 500]), st.sampled_from([32, 3]))
 def test_batched_decode_equals_one_record_at_a_time(recs, seed, budget, max_swallow):
     "decode_many packs records of different sizes into padded chunks: each record's answer must not depend on its neighbours."
-    from trainbook.mainframe.multitask import decode_many
+    from trainbook.mainframe.segments import decode_many
     rng = np.random.default_rng(seed)
     preds = []
     for data, _ in recs:
@@ -155,7 +157,8 @@ def test_batched_decode_equals_one_record_at_a_time(recs, seed, budget, max_swal
 
 def _fits(f: bytes, tag: str) -> bool:
     "The spec's format rules, written out per field (the decoder computes them vectorised)."
-    from trainbook.mainframe.multitask import _DIGIT, _DIGIT_NIBBLES, _SIGN_BYTE, _ZD_SIGN
+    from trainbook.mainframe.spans import _DIGIT, _DIGIT_NIBBLES, _SIGN_BYTE
+    from trainbook.mainframe.segments import _ZD_SIGN
     f = np.frombuffer(f, np.uint8)
     if tag == 'PACKED': return bool(_SIGN_BYTE[f[-1]] and _DIGIT_NIBBLES[f[:-1]].all())
     if tag == 'ZONED': return bool(_DIGIT[f].all() or (len(f) >= 2 and _DIGIT[f[:-1]].all() and _ZD_SIGN[f[-1]])

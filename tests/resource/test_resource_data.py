@@ -9,7 +9,7 @@ from trainbook.core.paths import data_dir
 from trainbook.resource.data import (TOOL_NAMES, GRID, LATENCY_BASE, LATENCY_FACTORS, INPUT_SIZES, ConfigTable,
                                      make_profiling_frame, tool_registry, load_profiles, load_tools, write_registry,
                                      load_config_table, FeatureNormalizer)
-from trainbook.resource.decoder import HierarchicalDecoder
+from trainbook.resource.scorer import HierarchicalDecoder
 
 HEADER = "tool,input_size,cpu_core,cpu_mem_gb,gpu_sm,gpu_mem_gb,latency_ms\n"
 
@@ -76,9 +76,8 @@ def test_mask_map_and_decoder_masks():
     assert all(mm[t] == list(range(i * 243, (i + 1) * 243)) for i, t in enumerate(TOOL_NAMES))
     dec = HierarchicalDecoder(5, 8, table.tool_ids(), 7)
     tools = torch.arange(7)
-    _, logits = dec(torch.randn(7, 5), tools)
-    for i, t in enumerate(TOOL_NAMES):
-        allowed = torch.zeros(1701, dtype=torch.bool); allowed[mm[t]] = True
-        assert torch.isneginf(logits[i][~allowed]).all() and torch.isfinite(logits[i][allowed]).all()
-    tl, cl = dec(torch.randn(32, 5))                              # inference: mask follows the predicted tool
-    assert (table.tool_ids()[cl.argmax(-1).numpy()] == tl.argmax(-1).numpy()).all()
+    out = dec(torch.randn(7, 5), tools)
+    for i, t in enumerate(TOOL_NAMES):                              # candidates = the tool's configurations, in order
+        assert out["cand"][i].tolist() == mm[t] and torch.isfinite(out["logits"][i]).all()
+    out = dec(torch.randn(32, 5))                                   # inference: candidates follow the predicted tool
+    assert (table.tool_ids()[out["cand"][:, 0].numpy()] == out["tool_logits"].argmax(-1).numpy()).all()

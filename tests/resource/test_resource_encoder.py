@@ -9,7 +9,29 @@ from trainbook.resource.data import ConfigTable, make_profiling_frame, tool_regi
 from trainbook.resource.lm import LMConfig, pretrain_lm, load_frozen_lm
 from trainbook.resource.encoder import lm_tool_embeddings
 from trainbook.resource.pretrain import PretrainEncoderConfig, run_pretrain, load_pretrained_encoder
-from trainbook.resource.export import load_export, verify_export, config_embeddings, MASKS, LOOKUP
+from trainbook.resource.export import load_export, verify_export, config_embeddings, MASKS, LOOKUP, SIDECAR, file_sha256
+
+# The original's validation snippet for an export folder, kept verbatim: it must run unchanged on ours.
+SEED_VALIDATION_SNIPPET = """
+import torch
+import json
+
+weights = torch.load("config_weights.pt")
+print(f"Weights shape: {weights['weights'].shape}")
+print(f"Num configs: {weights['num_configs']}")
+print(f"Hidden dim: {weights['hidden_dim']}")
+
+with open("config_lookup.json") as f:
+    config_lookup = json.load(f)
+print(f"Config lookup entries: {len(config_lookup)}")
+print(f"Sample config: {config_lookup['0']}")
+
+with open("tool_mask_map.json") as f:
+    tool_mask_map = json.load(f)
+print(f"Tools: {list(tool_mask_map.keys())}")
+for tool, ids in tool_mask_map.items():
+    print(f"  {tool}: {len(ids)} configs (ids {ids[0]}-{ids[-1]})")
+"""
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
@@ -64,13 +86,43 @@ def test_export_round_trip_via_cli(small):
     assert payload["num_configs"] == len(table) == w.shape[0] and payload["hidden_dim"] == 32 == w.shape[1]
     assert lookup[0] == table.record(0) and masks == table.mask_map()
     assert verify_export(d/"export", table)["ok"]
-    m = json.loads((d/"export"/MASKS).read_text()); m["tools"]["super_resolution"] = m["tools"]["super_resolution"][:-1]
+    side = json.loads((d/"export"/SIDECAR).read_text())
+    assert side["schema"] == "resource_export" and side["schema_version"] == 1
+    assert side["files"][LOOKUP]["sha256"] == file_sha256(d/"export"/LOOKUP)
+    m = json.loads((d/"export"/MASKS).read_text()); m["super_resolution"] = m["super_resolution"][:-1]
     (d/"export"/MASKS).write_text(json.dumps(m))
     with pytest.raises(CheckpointError, match="exactly once"): verify_export(d/"export", table)
     assert main(args) == 0                                           # re-export repairs it
-    lk = json.loads((d/"export"/LOOKUP).read_text()); lk["configs"]["0"]["tool_name"] = "super_resolution"
+    lk = json.loads((d/"export"/LOOKUP).read_text()); lk["0"]["tool_name"] = "super_resolution"
     (d/"export"/LOOKUP).write_text(json.dumps(lk))
     with pytest.raises(CheckpointError, match="ids of other tools"): verify_export(d/"export")
+    assert main(args) == 0
+
+def test_seed_validation_snippet_runs_unchanged(small):
+    "The original's snippet prints the number of configurations and the tools of our export, not our wrapper's keys."
+    import subprocess, sys
+    d, table = small
+    if not (d/"export"/LOOKUP).exists(): pytest.skip("needs the export test")
+    r = subprocess.run([sys.executable, "-c", SEED_VALIDATION_SNIPPET], cwd=d/"export", capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert f"Config lookup entries: {len(table)}" in r.stdout
+    assert f"Tools: {table.tool_names}" in r.stdout
+    assert f"Weights shape: torch.Size([{len(table)}, 32])" in r.stdout
+    assert "'tool_name': 'image_classification'" in r.stdout
+
+def test_same_seed_same_reconstruction(small):
+    "Two runs with one seed give bit-identical encoders and decoded texts; another seed gives another encoder."
+    d, table = small
+    lm_and_tok = load_frozen_lm(d/"lm")
+    def run(seed, name):
+        cfg = PretrainEncoderConfig(llm_model=str(d/"lm"), num_epochs=2, num_copies=2, batch_size=16, num_heads=4, device="cpu",
+                                    output_dir=str(d/name), target_loss=0.0, seed=seed, eval_styles=[0])
+        summary, *_ = run_pretrain(cfg, lm_and_tok=lm_and_tok, table=table)
+        return load_torch(d/name/"pretrained_encoder.pt")["state_dict"], summary["reconstruction"]["style0"]
+    (a, ra), (b, rb), (c, _) = run(5, "det_a"), run(5, "det_b"), run(6, "det_c")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert ra == rb
+    assert not torch.equal(a["resource.net.0.weight"], c["resource.net.0.weight"])
 
 def test_mean_pool_ignores_padding(small):
     d, _ = small
@@ -130,3 +182,20 @@ def test_latency_semantics_checkpoint_round_trip(small):
     lm, tok = load_frozen_lm(d/"lm")
     from trainbook.resource.pretrain import latency_semantic_table
     torch.testing.assert_close(enc.latency_emb, latency_semantic_table(lm, tok, table)[1])
+
+def test_value_semantics_look_up_every_field(small):
+    "Input size and the four resources find their value's LM embedding from the normalised vector; unknown values get zeros."
+    d, table = small
+    if not (d/"enc"/"pretrained_encoder.pt").exists(): pytest.skip("needs the pre-training test")
+    enc, cfg, norm, _ = load_pretrained_encoder(d/"enc"/"pretrained_encoder.pt")
+    assert cfg.value_semantics and enc.value_fields == 5
+    lm, tok = load_frozen_lm(d/"lm")
+    from trainbook.resource.pretrain import value_semantic_tables
+    raw = table.raw_features()
+    feats = torch.from_numpy(norm(raw))
+    for k, (keys, emb) in enumerate(value_semantic_tables(lm, tok, table)):
+        got = enc.value_tokens(feats, k)
+        want = emb[torch.as_tensor([list(keys).index(v) for v in raw[:, k]])]
+        torch.testing.assert_close(got, want)
+    odd = raw[:1].copy(); odd[0, 2] = 5.0                              # 5 GB is not a registry value
+    assert enc.value_tokens(torch.from_numpy(norm(odd)), 2).abs().sum() == 0

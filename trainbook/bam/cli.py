@@ -61,7 +61,7 @@ def cmd_train(args) -> int:
         if args.encode_cycles or args.decode_cycles: raise ConfigError("--encode-cycles/--decode-cycles apply to the febam trainer")
         cfg = GradientConfig(**common, delta=0.3 if args.delta is None else args.delta, epochs=args.epochs or 300, lr=args.lr,
                              batch_size=args.batch_size, patience=args.early_stop_patience or None, init=args.init,
-                             verbose=args.verbose)
+                             linear_fallback=not args.no_linear_fallback, verbose=args.verbose)
         codec, rep = train_gradient(ws, cfg, out_dir=out / "fit")
     manifest = codec.export(out, args.max_payload_bytes, train_split={"train_ratio": args.train_ratio, "split_seed": args.split_seed},
                             notes=f"trainbook bam train --trainer {args.trainer} on {Path(args.dataset).name}")
@@ -74,6 +74,10 @@ def cmd_train(args) -> int:
                                           (f"pca_k{codec.latent_dim}_{codec.packing}", pca_codec(tr.X, codec.latent_dim, codec.packing, window_W=ws.W)))}
     write_json(out / "train_report.json", rep, schema="bam_train_report")
     print(f"wrote {manifest} ({codec.payload_bytes} B payload, {rep['param_count']} params, {rep['seconds']} s)")
+    if "candidates" in rep:
+        c = rep["candidates"]
+        print(f"validation z-MSE: nonlinear (delta {c['nonlinear']['delta']:g}) {c['nonlinear']['val_mse_z']:.5f}, "
+              f"linear from PCA {c['linear_pca']['val_mse_z']:.5f}: kept {rep['chosen']} (--no-linear-fallback keeps the nonlinear one)")
     if has_holdout:
         h = rep["holdout"]
         print("holdout z-MSE: " + ", ".join(f"{k} {v['mse_z']:.4f}" for k, v in h.items()))
@@ -164,6 +168,8 @@ def register(subparsers) -> None:
     t.add_argument("--lr", type=float, default=3e-3, help="gradient trainer learning rate")
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--init", choices=["auto", "pca", "random"], default="auto")
+    t.add_argument("--no-linear-fallback", action="store_true",
+                   help="gradient, delta > 0: keep the nonlinear codec even where the PCA-started linear one is better on validation")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--max-payload-bytes", type=int, default=238)
     t.add_argument("-v", "--verbose", action="store_true")

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['GradientConfig', 'transmission_t', 'BamNet', 'quant_range', 'quantize_t', 'pca_init', 'shifted_windows',
-           'torch_threads', 'train_gradient']
+           'torch_threads', 'GradientData', 'prepare_gradient', 'new_net', 'finish_gradient', 'train_gradient']
 
 # %% ../../nbs/bam/03_gradient.ipynb #252b2880
 import contextlib, io, json, math, tempfile, time
@@ -41,6 +41,7 @@ class GradientConfig:
     packing: str = "int8"
     scale: float | None = None
     auto_scale: bool = False
+    linear_fallback: bool = True   # delta > 0: also train the PCA-started linear codec, keep the better on validation
     train_ratio: float = 0.8
     split_seed: int = 0
     seed: int = 0
@@ -141,13 +142,16 @@ def torch_threads(n: int | None):
     try: yield
     finally: torch.set_num_threads(old)
 
-def train_gradient(ws: WindowSet, cfg: GradientConfig, out_dir=None, log=None):
-    "Train the codec on the train split of `ws` with the core loop; returns (codec, report)."
-    with torch_threads(cfg.threads): return _train_gradient(ws, cfg, out_dir, log)
+@dataclass
+class GradientData:
+    "What training derives from the windows before the first step (shared with the batched grid, `bam.grid`)."
+    tr: WindowSet; mask: np.ndarray; ref: Norm; norm: Norm; Zref: np.ndarray
+    Xt: torch.Tensor; Xv: torch.Tensor; weight: torch.Tensor; Ztr_all: np.ndarray
+    n_shifted: int; scale: float | None; init: str; dims: list
 
-def _train_gradient(ws, cfg, out_dir, log):
-    cfg.validate(); t0 = time.time()
-    torch.manual_seed(cfg.seed)
+def prepare_gradient(ws: WindowSet, cfg: GradientConfig) -> GradientData:
+    "Split, norms, fitting/validation tensors, loss weights and the PCA-init windows for `cfg`."
+    cfg.validate()
     mask = train_mask(ws.window_ids, cfg.train_ratio, cfg.split_seed)
     tr = ws.subset(mask)
     if len(tr) < 10: raise UserError(f"only {len(tr)} training windows under train_ratio={cfg.train_ratio}")
@@ -171,7 +175,6 @@ def _train_gradient(ws, cfg, out_dir, log):
         if len(A):
             Xt = torch.cat([Xt, torch.tensor(norm.forward(A), dtype=torch.float32)]); n_shifted = len(A)
     scale = cfg.scale if cfg.scale is not None else DEFAULT_SCALE.get(cfg.packing)
-    net = BamNet([ws.dims] + [int(h) for h in cfg.hidden_dims] + [cfg.latent_dim], cfg.delta, cfg.seed)
     init = cfg.init if cfg.init != "auto" else ("pca" if cfg.delta == 0 else "random")
     # PCA init from the whole train split, as the PCA baseline, plus (W > 1) the shifted windows made of
     # training samples: the same closed-form solution estimated from more of the training stream
@@ -179,10 +182,69 @@ def _train_gradient(ws, cfg, out_dir, log):
     if cfg.shift_augment and ws.W > 1 and ws.stride == ws.W:
         A = shifted_windows(tr.X, tr.window_ids, ws.W)
         if len(A): Ztr_all = np.concatenate([Ztr_all, norm.forward(A)])
-    if init == "pca": pca_init(net, Ztr_all)
+    return GradientData(tr, mask, ref, norm, Zref, Xt, Xv, weight, Ztr_all, n_shifted, scale, init,
+                        [ws.dims] + [int(h) for h in cfg.hidden_dims] + [cfg.latent_dim])
+
+def new_net(cfg: GradientConfig, d: GradientData) -> BamNet:
+    "The codec's network at its starting point (seeded random, or PCA when `d.init == 'pca'`)."
+    net = BamNet(d.dims, cfg.delta, cfg.seed)
+    if d.init == "pca": pca_init(net, d.Ztr_all)
+    return net
+
+def finish_gradient(ws, cfg: GradientConfig, d: GradientData, net: BamNet, init_val: float, best_val, best_epoch,
+                    epochs_run: int, stopped_early: bool, history: list, t0: float):
+    "Trained `net` (best weights loaded) → (codec, report): the PCA start kept where training did not beat it."
+    kept = "trained"
+    if d.init == "pca" and best_val is not None and best_val > init_val:
+        pca_init(net, d.Ztr_all); kept = "pca_init"  # training did not beat its start
+    scale_out = d.scale
+    if cfg.auto_scale:
+        with torch.no_grad(): scale_out = auto_scale(net.encode(d.Xt).numpy(), cfg.packing)
+    codec = BamCodec(net.layers_numpy(), d.norm, cfg.latent_dim, cfg.packing, scale_out, cfg.delta,
+                     input_dims=12, window_W=ws.W)
+    rec, sat = codec.reconstruct(d.tr.X)
+    keep = d.ref.std > 0
+    report = {"trainer": "gradient", "config": asdict(cfg), "init": d.init, "kept": kept, "n_train": int(d.mask.sum()),
+              "n_fit": int(len(d.Xt)), "n_shifted_windows": d.n_shifted, "n_val": int(len(d.Xv)), "n_holdout": int((~d.mask).sum()),
+              "window_W": ws.W, "init_val_mse_z": init_val, "best_val_mse_z": best_val, "best_epoch": best_epoch,
+              "epochs_run": epochs_run, "stopped_early": stopped_early,
+              "curves": {"epoch": [h["epoch"] for h in history], "train_loss": [h["train_loss"] for h in history],
+                         "val_mse_z": [h.get("val_loss") for h in history]},
+              "train_mse_z": float(np.mean((d.ref.forward(rec)[:, keep] - d.Zref[:, keep]) ** 2)),
+              "train_saturation_rate": sat, "scale": codec.scale, "seconds": round(time.time() - t0, 3), **model_stats(codec)}
+    return codec, report
+
+def train_gradient(ws: WindowSet, cfg: GradientConfig, out_dir=None, log=None):
+    "Train the codec on the train split of `ws` with the core loop; returns (codec, report)."
+    with torch_threads(cfg.threads):
+        codec, rep = _train_gradient(ws, cfg, out_dir, log)
+        if cfg.delta > 0 and cfg.linear_fallback: codec, rep = _choose_linear(ws, cfg, codec, rep, log)
+    return codec, rep
+
+def _choose_linear(ws, cfg, codec, rep, log):
+    "Also train the PCA-initialised linear codec; keep whichever is better on the validation windows (both reported)."
+    lcfg = GradientConfig(**{**asdict(cfg), "delta": 0.0, "hidden_dims": [], "init": "pca", "linear_fallback": False})
+    lin, lrep = _train_gradient(ws, lcfg, None, log)
+    val = lambda r: min(v for v in (r["best_val_mse_z"], r["init_val_mse_z"] if r["kept"] == "pca_init" else None) if v is not None)
+    cand = {"nonlinear": {"val_mse_z": rep["best_val_mse_z"], "delta": cfg.delta, "hidden_dims": list(cfg.hidden_dims),
+                          "best_epoch": rep["best_epoch"], "epochs_run": rep["epochs_run"]},
+            "linear_pca": {"val_mse_z": val(lrep), "delta": 0.0, "hidden_dims": [], "kept": lrep["kept"],
+                           "init_val_mse_z": lrep["init_val_mse_z"], "best_epoch": lrep["best_epoch"], "epochs_run": lrep["epochs_run"]}}
+    chosen = "linear_pca" if cand["linear_pca"]["val_mse_z"] < cand["nonlinear"]["val_mse_z"] else "nonlinear"
+    out_codec, out_rep = (lin, lrep) if chosen == "linear_pca" else (codec, rep)
+    if log: log(f"validation z-MSE: nonlinear {cand['nonlinear']['val_mse_z']:.5f}, linear (PCA start) {cand['linear_pca']['val_mse_z']:.5f}: keeping {chosen}")
+    return out_codec, {**out_rep, "chosen": chosen, "candidates": cand, "requested_config": asdict(cfg),
+                       "seconds": round(rep["seconds"] + lrep["seconds"], 3)}
+
+def _train_gradient(ws, cfg, out_dir, log):
+    t0 = time.time()
+    torch.manual_seed(cfg.seed)
+    d = prepare_gradient(ws, cfg)
+    net = new_net(cfg, d)
+    Xt, Xv, weight = d.Xt, d.Xv, d.weight
 
     def zmse(model, X, train):
-        y = quantize_t(model.encode(X), cfg.packing, scale, train, cfg.quant_noise)
+        y = quantize_t(model.encode(X), cfg.packing, d.scale, train, cfg.quant_noise)
         return ((model.decode(y) - X) ** 2 * weight).sum(1).mean()
 
     with torch.no_grad(): init_val = float(zmse(net.eval(), Xv, False))
@@ -194,22 +256,5 @@ def _train_gradient(ws, cfg, out_dir, log):
     sink = contextlib.nullcontext() if cfg.verbose else contextlib.redirect_stdout(io.StringIO())
     with sink:
         res = fit(net, ds, lambda m, b: zmse(m, b[0], True), tcfg, eval_fn=lambda m: {"val_loss": float(zmse(m, Xv, False))})
-    kept = "trained"
-    if init == "pca" and res.best_metric is not None and res.best_metric > init_val:
-        pca_init(net, Ztr_all); kept = "pca_init"  # training did not beat its start
-    scale_out = scale
-    if cfg.auto_scale:
-        with torch.no_grad(): scale_out = auto_scale(net.encode(Xt).numpy(), cfg.packing)
-    codec = BamCodec(net.layers_numpy(), norm, cfg.latent_dim, cfg.packing, scale_out, cfg.delta,
-                     input_dims=12, window_W=ws.W)
-    rec, sat = codec.reconstruct(tr.X)
-    keep = ref.std > 0
-    report = {"trainer": "gradient", "config": asdict(cfg), "init": init, "kept": kept, "n_train": int(mask.sum()),
-              "n_fit": int(len(Xt)), "n_shifted_windows": n_shifted, "n_val": int(len(Xv)), "n_holdout": int((~mask).sum()), "window_W": ws.W,
-              "init_val_mse_z": init_val, "best_val_mse_z": res.best_metric, "best_epoch": res.best_epoch,
-              "epochs_run": res.epochs_run, "stopped_early": res.stopped_early,
-              "curves": {"epoch": [h["epoch"] for h in res.history], "train_loss": [h["train_loss"] for h in res.history],
-                         "val_mse_z": [h.get("val_loss") for h in res.history]},
-              "train_mse_z": float(np.mean((ref.forward(rec)[:, keep] - Zref[:, keep]) ** 2)),
-              "train_saturation_rate": sat, "scale": codec.scale, "seconds": round(time.time() - t0, 3), **model_stats(codec)}
-    return codec, report
+    return finish_gradient(ws, cfg, d, net.cpu(), init_val, res.best_metric, res.best_epoch, res.epochs_run,
+                           res.stopped_early, res.history, t0)

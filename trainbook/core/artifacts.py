@@ -9,7 +9,6 @@ __all__ = ['MANIFEST', 'atomic_write', 'write_json', 'read_json', 'save_torch', 
 # %% ../../nbs/core/03_artifacts.ipynb #69e12cad
 import contextlib, datetime, hashlib, json, os, tempfile
 from pathlib import Path
-import torch
 from .errors import CheckpointError, DataError
 
 # %% ../../nbs/core/03_artifacts.ipynb #5b8d8ae6
@@ -59,18 +58,20 @@ def read_json(path, schema: str | None = None, version: int | None = None) -> di
 # %% ../../nbs/core/03_artifacts.ipynb #03fd62cd
 def save_torch(path, obj):
     "`torch.save` through an atomic write."
+    import torch   # imported here, not at module level: the CLI parses arguments without torch
     with atomic_write(path, "wb") as f: torch.save(obj, f)
 
 def load_torch(path, map_location="cpu"):
     "`torch.load(weights_only=True)` with one clear error for a missing, corrupt or unsafe file."
     p = Path(path)
     if not p.exists(): raise CheckpointError(f"{p}: checkpoint not found")
+    import torch
     try: return torch.load(p, map_location=map_location, weights_only=True)
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{p}: cannot load checkpoint ({first[:200]})") from None
 
-def check_state_dict(model: torch.nn.Module, state: dict, path="checkpoint"):
+def check_state_dict(model, state: dict, path="checkpoint"):   # model: a torch.nn.Module
     "Load `state` into `model`, naming missing/unexpected keys and shape mismatches."
     own = model.state_dict()
     missing = [k for k in own if k not in state]; unexpected = [k for k in state if k not in own]

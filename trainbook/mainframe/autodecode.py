@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['decode_span', 'decode_result', 'choose_file_codepage', 'decode_predicted_file', 'cmd_train_multitask',
-           'cmd_decode_predicted', 'register_multitask_cli']
+           'cmd_decode_predicted', 'cmd_infer_copybook', 'cmd_score_copybook', 'register_multitask_cli']
 
 # %% ../../nbs/mainframe/32_decode.ipynb #7ab4abf4
 import json, sys
@@ -117,9 +117,53 @@ def cmd_decode_predicted(args) -> int:
     print(f"decoded {n} records with the predicted layout" + (f"; {stats.summary()}" if stats.errors else ''), file=sys.stderr)
     return 0
 
+def cmd_infer_copybook(args) -> int:
+    "`infer-copybook FILE --checkpoint CKPT`: the copybook to stdout or --out, the sidecar to --json (or beside --out)."
+    from trainbook.mainframe.copyinfer import infer_copybook
+    from trainbook.mainframe.infer import _resolve_device
+    p = Path(args.file)
+    if not p.is_file(): raise UserError(f"{p}: file not found")
+    if args.tagger == 'model' and not args.checkpoint: raise UserError("infer-copybook needs --checkpoint CKPT (or --tagger heuristic)")
+    if args.sample < 1: raise UserError(f"--sample must be >= 1, not {args.sample}")
+    ic = infer_copybook(p, args.checkpoint, args.record_format, args.sample, args.seed, _resolve_device(args.device), args.tagger)
+    side = args.json or (Path(args.out).with_suffix('.json') if args.out else None)
+    if args.out: ic.save(cob=args.out)
+    else: sys.stdout.write(ic.text)
+    if side: ic.save(sidecar=side)
+    for w in ic.warnings: print(f"warning: {w}", file=sys.stderr)
+    t = ic.sidecar
+    print(f"inferred {len(t['types'])} record type(s) from {t['sample']['records']} sampled records; codepage {t['codepage']['name']} "
+          f"(confidence {t['codepage']['confidence']:.2f})" + (f"; wrote {args.out}" if args.out else '') + (f" and {side}" if side else ''),
+          file=sys.stderr)
+    return 0
+
+def cmd_score_copybook(args) -> int:
+    "`score-copybook INFERRED TRUE --data FILE`: field exact, boundary P/R/F1, value agreement, and the fields not exactly right."
+    from trainbook.mainframe.copyinfer import score_copybook
+    from trainbook.mainframe.records import read_records
+    for f in (args.inferred, args.true, args.data):
+        if not Path(f).is_file(): raise UserError(f"{f}: file not found")
+    choose = None
+    if args.real:
+        from trainbook.mainframe.real import REAL_FILES
+        if args.real not in REAL_FILES: raise UserError(f"--real {args.real!r}: unknown; known: {', '.join(REAL_FILES)}")
+        choose = REAL_FILES[args.real].choose
+    recs = read_records(args.data, args.record_format, max_records=args.max_records)
+    if not recs: raise DataError("no records", path=args.data, offset=0)
+    s = score_copybook(args.inferred, args.true, recs, args.codepage, true_choose=choose)
+    if args.json: print(json.dumps(s, indent=2)); return 0
+    print(f"{s['n_records']} records, {s['n_values']} true field values: field exact {s['field_exact']:.4f}, boundary P/R/F1 "
+          f"{s['boundary_precision']:.4f}/{s['boundary_recall']:.4f}/{s['boundary_f1']:.4f}, value agreement {s['value_agreement']:.4f}")
+    for r in s['fields']:
+        if r['exact_share'] < 1:
+            print(f"  {r['field']} [{r['offset']}, +{r['length']}) {r['tag']}: exact in {r['exact_share']:.0%} of records; "
+                  f"inferred there: {' '.join(f'[{a}, +{b}) {t}' for a, b, t in r['inferred_fields'])}")
+    return 0
+
 def _decode_dispatch(original):
-    "Route `decode`: --checkpoint without --copybook → predicted layout; otherwise the copybook decoder."
+    "Route `decode`: --checkpoint without --copybook → predicted layout; --infer or --copybook → the copybook decoder."
     def run(args):
+        if getattr(args, 'infer', False): return original(args)   # --infer: a copybook from a sample, then the copybook decoder
         if getattr(args, 'checkpoint', None) and not getattr(args, 'copybook', None):
             args.codepage_override = args.codepage     # None unless given: then the model chooses
             return cmd_decode_predicted(args)
@@ -151,7 +195,7 @@ def register_multitask_cli(train_sub, domain_sub):
     q.add_argument("--on-error", choices=["fail", "skip"], default="fail",
                    help="bad records: stop with the byte offset (fail, default) or skip, count and report")
     q.add_argument("--output", default=None, help="output file (default stdout)")
-    q.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    q.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
     q.add_argument("--batch-records", type=int, default=256, help="records read and scored per chunk (bounds memory); a chunk's records are read together, as one file")
     q.set_defaults(func=_cmd_infer)
 
@@ -167,4 +211,27 @@ def register_multitask_cli(train_sub, domain_sub):
     d.set_defaults(codepage=None)
     d.add_argument("--checkpoint", default=None, help="multihead.pt: without --copybook, decode with the predicted layout and codepage")
     d.set_defaults(func=_decode_dispatch(d.get_default("func")))
+
+    c = domain_sub.add_parser("infer-copybook", help="infer a COBOL copybook (and a JSON sidecar) for a dump from a sample of its records")
+    c.add_argument("file")
+    c.add_argument("--checkpoint", default=None, help="multihead.pt (not needed with --tagger heuristic)")
+    c.add_argument("--record-format", default="rdw", help="rdw | rdw-le | rdw-excl | bdw | fixed:N (optionally ,start=N,end=N)")
+    c.add_argument("--sample", type=int, default=1000, help="records read, spread over the whole file (default 1000)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the sample")
+    c.add_argument("--tagger", choices=["model", "heuristic"], default="model", help="heuristic: the nibble-pattern baseline, no checkpoint")
+    c.add_argument("--out", default=None, help="copybook file (default: stdout), written atomically")
+    c.add_argument("--json", default=None, help="sidecar JSON (codepage, confidences, record-type rule); default: beside --out as .json")
+    c.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
+    c.set_defaults(func=cmd_infer_copybook)
+
+    s = domain_sub.add_parser("score-copybook", help="score an inferred copybook against the true one on a dump's records")
+    s.add_argument("inferred", help="the inferred copybook (the .json sidecar beside it gives its record-type rule)")
+    s.add_argument("true", help="the true copybook")
+    s.add_argument("--data", required=True, help="the dump whose records are decoded with both")
+    s.add_argument("--record-format", default="rdw", help="rdw | rdw-le | rdw-excl | bdw | fixed:N")
+    s.add_argument("--max-records", type=int, default=None)
+    s.add_argument("--codepage", default="cp037")
+    s.add_argument("--real", default=None, metavar="NAME", help="a Cobrix test file name (e.g. test17): use its REDEFINES/segment choice for the true layout")
+    s.add_argument("--json", action="store_true", help="print the whole score (per-field rows included) as JSON")
+    s.set_defaults(func=cmd_score_copybook)
     return t, q, d

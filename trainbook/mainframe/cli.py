@@ -91,25 +91,72 @@ def _parse_assignments(items, what) -> dict:
     return out
 
 def cmd_decode(args) -> int:
-    "Decode records to JSONL with a copybook (decoding with a predicted layout needs a trained checkpoint)."
-    from trainbook.mainframe.copybook import read_copybook
-    from trainbook.mainframe.decode import decode_file, write_jsonl
-    from trainbook.mainframe.records import ReadStats
-    from trainbook.core.artifacts import atomic_write
-    if not args.copybook:
-        raise UserError("decode needs --copybook (decoding with a predicted layout comes with the multitask checkpoint)")
-    lay = read_copybook(args.copybook)
-    choose = _parse_assignments(args.redefine, '--redefine')
-    if choose: lay.select(choose)   # validates chain and member names up front
-    stats = ReadStats()
+    "Decode records with a copybook to Parquet, Arrow IPC, CSV or JSONL (a predicted layout needs a trained checkpoint)."
+    from trainbook.mainframe.copybook import read_copybook, normalize_data_codepage
+    if args.infer: lay, choose, args.codepage, args.record_format = _inferred_layout(args)
+    elif not args.copybook:
+        raise UserError("decode needs --copybook, or --infer --checkpoint CKPT (decoding with a predicted layout comes with the multitask checkpoint)")
+    else:
+        lay = read_copybook(args.copybook)
+        choose = _parse_assignments(args.redefine, '--redefine')
+        if choose: lay.select(choose)   # validates chain and member names up front
+    if args.max_records is not None and args.max_records < 0: raise UserError(f"--max-records must be >= 0, got {args.max_records}")
+    if args.batch_records < 1: raise UserError(f"--batch-records must be >= 1, got {args.batch_records}")
+    cp = normalize_data_codepage(args.codepage or 'cp037')
     fmt = resolve_record_format(args.file, args.record_format) if args.record_format else 'fixed'
-    rows = decode_file(args.file, lay, fmt, args.codepage or 'cp037', choose or None, args.all_branches,
-                       args.on_error, stats, args.max_records, args.float_format)
-    if args.output:
-        with atomic_write(args.output) as f: n = write_jsonl(rows, f)
-    else: n = write_jsonl(rows, sys.stdout)
-    print(f"decoded {n} records" + (f"; {stats.summary()}" if stats.errors else ''), file=sys.stderr)
+    kw = dict(choose=choose or None, all_branches=args.all_branches, on_error=args.on_error, trim=args.trim,
+              float_format=args.float_format, with_offsets=args.record_offsets, max_records=args.max_records)
+    if args.engine == 'spark':
+        from trainbook.mainframe.spark import cmd_decode_spark
+        return cmd_decode_spark(args, lay, fmt, cp, kw)
+    from trainbook.mainframe.tables import write_decoded
+    if args.jobs < 1: raise UserError(f"--jobs must be >= 1, got {args.jobs}")
+    s = write_decoded(args.file, lay, args.output, args.format, fmt, cp, progress=not args.no_progress,
+                      batch_records=args.batch_records, jobs=args.jobs, **kw)
+    print(s.line(), file=sys.stderr)
     return 0
+
+def _inferred_layout(args):
+    "`decode --infer`: a copybook inferred from a sample of the file (`copyinfer`), its record-type rule and codepage."
+    from trainbook.mainframe.copyinfer import infer_copybook
+    from trainbook.mainframe.infer import _resolve_device
+    if args.copybook: raise UserError("give either --copybook or --infer, not both")
+    if not getattr(args, 'checkpoint', None): raise UserError("--infer needs --checkpoint multihead.pt (from `trainbook mainframe train multitask`)")
+    fmt = args.record_format or 'rdw'
+    ic = infer_copybook(args.file, args.checkpoint, fmt, args.sample, 0, _resolve_device('auto'))
+    for w in ic.warnings: print(f"warning: {w}", file=sys.stderr)
+    if args.save_copybook: ic.save(args.save_copybook, Path(args.save_copybook).with_suffix('.json'))
+    print(f"inferred copybook from {args.sample} sampled records: {len(ic.layout().roots)} record type(s), codepage {ic.codepage}"
+          + (f" -> {args.save_copybook}" if args.save_copybook else ''), file=sys.stderr)
+    return ic.layout(), ic.chooser(), args.codepage or ic.codepage, fmt
+
+def _add_decode(sub):
+    d = sub.add_parser('decode', help='decode records with a copybook to Parquet, Arrow, CSV or JSONL',
+                       description='Decode a mainframe file with its COBOL copybook, batch by batch, into Parquet, Arrow IPC, '
+                                   'CSV or JSONL (one JSON object per record on stdout by default).')
+    d.add_argument('file', help='the data file (gzip, bz2 and xz are decompressed on the fly)')
+    d.add_argument('--copybook', default=None, help='COBOL copybook describing the records')
+    d.add_argument('--infer', action='store_true', help='no copybook: infer one from a sample of the file with --checkpoint, then decode with it')
+    d.add_argument('--sample', type=int, default=1000, help='--infer: records sampled over the whole file (default 1000)')
+    d.add_argument('--save-copybook', default=None, metavar='OUT.cob', help='--infer: also write the inferred copybook (and its .json sidecar)')
+    d.add_argument('--codepage', default='cp037', help='cp037 | cp273 | cp500 | cp1047, or ascii for files already in ASCII (default cp037)')
+    d.add_argument('--record-format', default=None, help="as for `records`; default fixed records of the copybook's length")
+    d.add_argument('--redefine', action='append', default=[], metavar='CHAIN=MEMBER', help='REDEFINES branch to decode (repeatable)')
+    d.add_argument('--all-branches', action='store_true', help='emit every REDEFINES member (null where invalid)')
+    d.add_argument('--max-records', type=int, default=None)
+    d.add_argument('--float-format', choices=['ibm', 'ieee'], default='ibm', help='COMP-1/COMP-2 encoding (default ibm, as on z/OS)')
+    d.add_argument('--trim', choices=['right', 'left', 'both', 'none'], default='right', help='strip spaces/NULs from text (default right)')
+    d.add_argument('--output', default=None, help='output file (default: JSONL on stdout); written atomically')
+    d.add_argument('--format', choices=['parquet', 'arrow', 'jsonl', 'csv'], default=None, help='default: from the --output suffix')
+    d.add_argument('--record-offsets', action='store_true', help='add _record_offset and _record_length columns (Parquet, Arrow, CSV)')
+    d.add_argument('--batch-records', type=int, default=16384, help='records decoded together (memory: a few copies of a batch)')
+    d.add_argument('--jobs', type=int, default=1, help='worker processes decoding batches in parallel (Parquet, Arrow, CSV; default 1)')
+    d.add_argument('--no-progress', action='store_true', help='no progress bar on stderr')
+    d.add_argument('--engine', choices=['local', 'spark'], default='local', help='local (default) or spark (needs the [spark] extra)')
+    d.add_argument('--master', default=None, help='Spark master URL with --engine spark (default local[*])')
+    d.add_argument('--split-mb', type=float, default=64, help='--engine spark: MB of input per Spark task (default 64)')
+    _add_on_error(d)
+    d.set_defaults(func=cmd_decode)
 
 # %% ../../nbs/mainframe/90_cli.ipynb #cbacfee6
 def _register_train(sub):
@@ -117,22 +164,31 @@ def _register_train(sub):
     t = sub.add_parser('train', help='train a mainframe model (codepage head, multitask tagger)')
     return t.add_subparsers(dest='train_command', metavar='MODEL', required=True)
 
-MODEL_CLIS = [('trainbook.mainframe.codepage', 'register_codepage_cli'),      # train codepage, codepage
-              ('trainbook.mainframe.autodecode', 'register_multitask_cli')]   # train multitask, infer, decode --checkpoint
-"(module, function(train_subparsers, mainframe_subparsers)) of the model pipelines' subcommands."
+MODEL_CLIS = [('trainbook.mainframe.codepage', 'register_codepage_cli', {'codepage': 'predict the codepage of a dump with a trained codepage head'},
+               {'codepage': 'train the codepage head'}),
+              ('trainbook.mainframe.autodecode', 'register_multitask_cli', None, None)]
+"""(module, function(train_subparsers, mainframe_subparsers), placeholder commands, placeholder `train` models) of the
+model pipelines' subcommands. A module with placeholders imports torch: it is only imported when the command line
+names one of its commands (or for a full parse), so `--help` and the data commands answer at once."""
 
-def _register_models(sub, train_sub):
+def _register_models(sub, train_sub, argv=None):
     "Let each model pipeline add its subcommands; a pipeline module that is not there yet is skipped."
     import importlib
-    for modname, fn in MODEL_CLIS:
+    for modname, fn, commands, models in MODEL_CLIS:
+        if argv is not None and commands is not None:
+            wanted = (argv[:1] and argv[0] in commands) or (argv[:1] == ['train'] and argv[1:2] and argv[1] in models)
+            if not wanted:   # never parsed: a command line naming one of these loads the real subcommands
+                for name, text in commands.items(): sub.add_parser(name, help=text)
+                for name, text in models.items(): train_sub.add_parser(name, help=text)
+                continue
         try: mod = importlib.import_module(modname)
         except ModuleNotFoundError as e:
             if e.name == modname: continue
             raise
         getattr(mod, fn)(train_sub, sub)
 
-def register(subparsers):
-    "Add the `mainframe` command group to the `trainbook` parser."
+def register(subparsers, argv=None):
+    "Add the `mainframe` command group to the `trainbook` parser (`argv`: the words after `mainframe`, when known)."
     p = subparsers.add_parser('mainframe', help='EBCDIC mainframe records: copybooks, readers, synthesis, decoding',
                               description='EBCDIC mainframe records: copybooks, readers, synthesis, decoding.')
     sub = p.add_subparsers(dest='mainframe_command', metavar='COMMAND', required=True)
@@ -157,18 +213,7 @@ def register(subparsers):
     s.add_argument('--seed', type=int, default=0); _add_record_format(s)
     s.set_defaults(func=cmd_synth)
 
-    d = sub.add_parser('decode', help='decode records to JSONL with a copybook')
-    d.add_argument('file')
-    d.add_argument('--copybook', default=None, help='COBOL copybook describing the records')
-    d.add_argument('--codepage', default='cp037', help='cp037 | cp273 | cp500 | cp1047 (default cp037)')
-    d.add_argument('--record-format', default=None, help="as for `records`; default fixed records of the copybook's length")
-    d.add_argument('--redefine', action='append', default=[], metavar='CHAIN=MEMBER', help='REDEFINES branch to decode (repeatable)')
-    d.add_argument('--all-branches', action='store_true', help='emit every REDEFINES member (null where invalid)')
-    d.add_argument('--max-records', type=int, default=None)
-    d.add_argument('--float-format', choices=['ibm', 'ieee'], default='ibm', help='COMP-1/COMP-2 encoding (default ibm, as on z/OS)')
-    d.add_argument('--output', default=None, help='JSONL file (default: stdout)')
-    _add_on_error(d)
-    d.set_defaults(func=cmd_decode)
+    _add_decode(sub)
 
-    _register_models(sub, _register_train(sub))   # after `decode`: the multitask pipeline extends it with --checkpoint
+    _register_models(sub, _register_train(sub), argv)   # after `decode`: the multitask pipeline extends it with --checkpoint
     return p

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from ..core.errors import CheckpointError, UserError
-from .multitask import BLANK, _DIGIT, _starts, _header_len, RecordPrediction
+from .spans import BLANK, _DIGIT, _starts, _header_len
 
 # %% ../../nbs/mainframe/33_consensus.ipynb #b467768f
 N_COLUMN_FEATURES = 25

@@ -16,8 +16,9 @@ import numpy as np
 import torch
 from ..core.errors import DataError, UserError
 from .records import RDW_SIZE, ReadStats, iter_records, parse_record_format, rdw_header
-from .multitask import (MultiTaskTagger, DecodeConfig, decode_fields, decode_many, load_multitask, predict_tagged,
-                                           predicted_labels, spans_from_labels)
+from .tagger import MultiTaskTagger, load_multitask, predict_tagged
+from .segments import DecodeConfig, decode_fields, decode_many, predicted_labels
+from .spans import spans_from_labels
 from .consensus import consensus_predictions
 
 # %% ../../nbs/mainframe/31_infer.ipynb #19f43f0e
@@ -61,7 +62,7 @@ def result_from_prediction(pred, index: int, offset: int, header_length: int, ta
                            decode: DecodeConfig | None = None, labels: tuple | None = None) -> InferenceResult:
     """An `InferenceResult` from one `RecordPrediction` of the stored record `data`.
 
-    Fields are decoded with `decode` (`multitask.decode_fields`), or given as `labels` = (tags, boundaries) already
+    Fields are decoded with `decode` (`segments.decode_fields`), or given as `labels` = (tags, boundaries) already
     decoded; without `data`, or with a `boundary_threshold`, the plain per-byte reading is used (argmax tag,
     boundary where p > threshold, cut at tag changes)."""
     # the reader knows where the RDW is: its bytes are one RDW field, the payload starts a new one, no payload byte is RDW

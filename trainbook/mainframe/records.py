@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['RDW_SIZE', 'BDW_SIZE', 'MAX_RDW_LENGTH', 'DEFAULT_BLOCK_SIZE', 'DETECTABLE_FORMATS', 'RecordFormat',
            'parse_record_format', 'rdw_header', 'bdw_header', 'encode_records', 'write_records', 'ReadStats',
-           'iter_records', 'read_records', 'detect_record_format']
+           'compression_of', 'iter_records', 'read_records', 'detect_record_format']
 
 # %% ../../nbs/mainframe/01_records.ipynb #1fe9e643
 import io, os
@@ -131,12 +131,34 @@ class ReadStats:
                     errors=dict(self.errors), messages=list(self.messages))
 
 # %% ../../nbs/mainframe/01_records.ipynb #7bac3c9f
+import bz2, gzip, lzma, zlib
+
+_COMPRESSED = [(b'\x1f\x8b\x08', 'gzip', gzip.open), (b'BZh', 'bz2', bz2.open), (b'\xfd7zXZ\x00', 'xz', lzma.open)]
+
+class _Decompressed:
+    "A decompressing reader whose corrupt-stream errors become one-line DataErrors naming the file."
+    def __init__(self, f, name, kind): self.f, self.name, self.kind = f, name, kind
+    def read(self, n=-1):
+        try: return self.f.read(n)
+        except (OSError, EOFError, zlib.error, lzma.LZMAError) as e:
+            raise DataError(f"corrupt or truncated {self.kind} stream ({e})", path=self.name) from None
+    def close(self): self.f.close()
+
+def compression_of(path) -> str | None:
+    "'gzip', 'bz2' or 'xz' when the file at `path` starts with that format's magic bytes, else None."
+    with open(path, 'rb') as f: head = f.read(6)
+    return next((kind for magic, kind, _ in _COMPRESSED if head.startswith(magic) and (kind != 'bz2' or head[3:4].isdigit())), None)
+
 def _open_source(source):
-    "Return (binary file object, display name, should_close). Accepts a path, bytes-like or a binary file object."
+    """Return (binary file object, display name, should_close). Accepts a path, bytes-like or a binary file object.
+    gzip, bz2 and xz files are recognised by their magic bytes and decompressed as a stream (offsets then count
+    decompressed bytes)."""
     if isinstance(source, (str, os.PathLike)):
         p = Path(source)
         if not p.exists(): raise DataError("no such file", path=p)
         if p.is_dir(): raise DataError("is a directory, expected a file", path=p)
+        kind = compression_of(p)
+        if kind: return _Decompressed(next(o for _, k, o in _COMPRESSED if k == kind)(p, 'rb'), str(p), kind), str(p), True
         return open(p, 'rb'), str(p), True
     if isinstance(source, (bytes, bytearray, memoryview)): return io.BytesIO(bytes(source)), '<bytes>', True
     if hasattr(source, 'read'): return source, getattr(source, 'name', '<stream>'), False

@@ -8,15 +8,13 @@ __all__ = ['cmd_build_manifest', 'run_check', 'cmd_check', 'cmd_train', 'registe
 # %% ../../nbs/rebracket/90_cli.ipynb #ee85bc89
 import argparse, json, sys
 from pathlib import Path
-import numpy as np
-import torch
-
 from ..core.errors import UserError
 from .config import RebracketConfig, load_rebracket_config, encoder_is_frozen
-from .manifest import build_manifest, label_balance, write_manifest_parquet, REQUIRED_COLUMNS
+# numpy, torch and pandas (via .manifest) are imported inside the commands: `--help` answers at once
 
 # %% ../../nbs/rebracket/90_cli.ipynb #99fd5a89
 def cmd_build_manifest(args) -> int:
+    from trainbook.rebracket.manifest import build_manifest, label_balance, write_manifest_parquet
     df = build_manifest(args.songs, args.lexicons)
     out = write_manifest_parquet(df, args.out)
     b = label_balance(df)
@@ -32,7 +30,9 @@ def _config(args) -> RebracketConfig:
 
 def run_check(cfg: RebracketConfig, out=print) -> dict:
     "The original `test_setup.py` checks; returns what it measured and raises on the first failure."
+    import torch
     from torch.utils.data import DataLoader
+    from trainbook.rebracket.manifest import REQUIRED_COLUMNS
     from trainbook.rebracket.data import manifest_for, prepare_frame, song_table, song_holdout, SongDataset, collate_tokens
     from trainbook.rebracket.model import build_model
     from trainbook.rebracket.train import make_loss, class_weighting

@@ -52,25 +52,25 @@ def cmd_export(args):
     print(json.dumps(verify_export(args.out, table, w)))
 
 def cmd_train_decoder(args):
+    from trainbook.core.artifacts import write_json
     from trainbook.resource.data import load_config_table, FeatureNormalizer
     from trainbook.resource.export import load_export
-    from trainbook.resource.decoder import DecoderConfig, compare_decoders
+    from trainbook.resource.scorer import DecoderConfig, compare_decoders
     cfg = config_from_args(DecoderConfig, args)
     table = load_config_table(args.tools, args.profiles)
     w, lookup, masks, _ = load_export(args.export)
     if w.shape[0] != len(table): raise UserError(f"{args.export}: {w.shape[0]} exported rows, the table has {len(table)} configurations")
-    tab, curves = compare_decoders(table, w, FeatureNormalizer.fit(table.raw_features()), cfg)
-    print(tab.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    tab, info = compare_decoders(table, w, FeatureNormalizer.fit(table.raw_features()), cfg)
+    print(tab.drop(columns=["train_seconds"], errors="ignore").to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     out = Path(args.out or args.export)
-    write_json(out/"decoder_comparison.json", {"rows": tab.to_dict("records"), "curves": curves, "config": asdict(cfg)},
-               schema="resource_decoder_comparison")
+    write_json(out/"decoder_comparison.json", {"rows": tab.to_dict("records"), **info}, schema="resource_decoder_comparison", version=2)
 
 # %% ../../nbs/resource/90_cli.ipynb #f2c12474
 def register(subparsers):
     "Add the `resource` command group to the top-level `trainbook` parser."
     from trainbook.resource.lm import LMConfig
     from trainbook.resource.pretrain import PretrainEncoderConfig
-    from trainbook.resource.decoder import DecoderConfig
+    from trainbook.resource.scorer import DecoderConfig
     p = subparsers.add_parser("resource", help="resource encoder: registry data, frozen LM, encoder pre-training, export, decoder")
     sub = p.add_subparsers(dest="resource_command", metavar="ACTION", required=True)
     s = sub.add_parser("make-data", help="write the tool registry and the 1,701-row profiling grid")
@@ -89,7 +89,7 @@ def register(subparsers):
     s.add_argument("--tools", default=None); s.add_argument("--profiles", default=None)
     s.set_defaults(func=cmd_export)
     for name in ("train-decoder", "eval"):
-        s = sub.add_parser(name, help="train the HierarchicalDecoder (exported vs random init) and compare with the oracle")
+        s = sub.add_parser(name, help="train the decoders (candidate scorer and linear head, exported vs random) and compare with the oracle")
         s.add_argument("--export", default="artifacts/resource/export", help="folder written by `resource export`")
         s.add_argument("--out", default=None, help="where decoder_comparison.json goes (default: --export)")
         s.add_argument("--tools", default=None); s.add_argument("--profiles", default=None)

@@ -71,7 +71,7 @@ class ResourceEncoder(nn.Module):
     "(tool id, normalised features) → one prefix embedding: self-attention over [semantic, resource], token 0."
     def __init__(self, semantic: torch.Tensor, hidden: int, num_heads=8, mlp_hidden=512, dropout=0.1,
                  out_scale: float = 1.0, latency_digits: int = 0, latency_log_norm=(0.0, 1.0),
-                 latency_semantics: tuple | None = None):
+                 latency_semantics: tuple | None = None, value_semantics: list | None = None, value_norm=None):
         super().__init__()
         # frozen stream A; persistent so a checkpoint is self-contained
         self.register_buffer("semantic", semantic.float().clone())
@@ -90,6 +90,17 @@ class ResourceEncoder(nn.Module):
             # trained worse); zero-initialised, so training starts from the plain encoder
             self.latency_proj = nn.Linear(hidden, hidden, bias=False)
             nn.init.zeros_(self.latency_proj.weight)
+        # optional frozen value semantics of the other five features: [(sorted raw values [V], LM embeddings
+        # of their text [V, hidden])] for input size (ordinal) and the four resources, with the normaliser
+        # (mean, std) [2, 6] that undoes the z-score; each added after the fusion through its own zero-init map
+        self.value_fields = len(value_semantics) if value_semantics else 0
+        vn = value_norm if value_norm is not None else ([0.0] * 6, [1.0] * 6)
+        self.register_buffer("value_norm", torch.tensor(vn, dtype=torch.float64))
+        for k, (keys, emb) in enumerate(value_semantics or []):
+            self.register_buffer(f"value_keys_{k}", torch.as_tensor(keys, dtype=torch.float64).clone())
+            self.register_buffer(f"value_emb_{k}", torch.as_tensor(emb, dtype=torch.float32).clone())
+        self.value_proj = nn.ModuleList(nn.Linear(hidden, hidden, bias=False) for _ in range(self.value_fields))
+        for p in self.value_proj: nn.init.zeros_(p.weight)
         self.attn = nn.MultiheadAttention(hidden, num_heads, dropout=0.0, batch_first=True)
         self.norm = nn.LayerNorm(hidden)
         # start at the LM's embedding scale (Qwen-size LMs have ~0.01-0.05 rms embeddings)
@@ -107,11 +118,25 @@ class ResourceEncoder(nn.Module):
         known = (self.latency_keys[i] == lat).unsqueeze(1)
         return torch.where(known, self.latency_emb[i], torch.zeros_like(self.latency_emb[i]))
 
+    def raw_values(self, features, k):
+        "[B] float64: feature `k` in raw units (ordinal for k = 0, the exp of the log otherwise)."
+        z = features[:, k].double() * self.value_norm[1, k] + self.value_norm[0, k]
+        return z if k == 0 else torch.exp(z)
+
+    def value_tokens(self, features, k):
+        "[B, hidden]: frozen LM embedding of feature `k`'s value text (zeros for a value the table does not know)."
+        keys, emb = getattr(self, f"value_keys_{k}"), getattr(self, f"value_emb_{k}")
+        v = self.raw_values(features, k)
+        i = torch.searchsorted(keys, v * (1 - 1e-5) - 1e-5).clamp(max=len(keys) - 1)
+        known = ((keys[i] - v).abs() <= 1e-4 * v.abs().clamp(min=1)).unsqueeze(1)
+        return torch.where(known, emb[i], torch.zeros_like(emb[i]))
+
     def forward(self, tool_ids, features):
         sem = self.sem_proj(self.semantic[tool_ids])
         tokens = torch.stack([sem, self.resource(self.resource_inputs(features))], 1)      # [B, 2, hidden]
         fused, _ = self.attn(tokens, tokens, tokens, need_weights=False)
         out = self.norm(tokens + fused)[:, 0]
+        for k, proj in enumerate(self.value_proj): out = out + proj(self.value_tokens(features, k))
         return out + self.latency_proj(self.latency_tokens(features)) if self.use_latency_semantics else out
 
 # %% ../../nbs/resource/30_encoder.ipynb #b801c406

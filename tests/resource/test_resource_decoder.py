@@ -1,0 +1,84 @@
+"Decoder task and decoders: held-out configurations, the no-feasible answer, the scores."
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from trainbook.resource.data import ConfigTable, FeatureNormalizer, make_profiling_frame, tool_registry
+from trainbook.resource.decoder import (make_requests, heldout_configs, oracle_predict, decoder_scores, feasibility,
+                                        request_limits, cheapest_feasible, config_cost, config_values)
+from trainbook.resource.scorer import (DecoderConfig, CandidateScorer, HierarchicalDecoder, decoder_datasets, decoder_loss,
+                                       decoder_predict, request_set, compare_decoders, VARIANTS)
+
+@pytest.fixture(scope="module")
+def table(): return ConfigTable(tool_registry(), make_profiling_frame())
+
+def fake_task_encoder(texts):
+    "Deterministic stand-in for MiniLM: one seeded vector per text."
+    return torch.stack([torch.randn(8, generator=torch.Generator().manual_seed(sum(map(ord, t)))) for t in texts])
+
+def test_heldout_configurations_never_train_labels(table):
+    cfg = DecoderConfig(num_train=600, num_val=100, num_test=100, num_test_heldout=80, task_dim=8, seed=3)
+    held, sets = decoder_datasets(table, FeatureNormalizer.fit(table.raw_features()), cfg, fake_task_encoder)
+    tid = table.tool_ids()
+    assert all(abs((tid[held] == t).sum() - 0.2 * 243) <= 1 for t in range(7))        # a fifth of every tool
+    for split in ("train", "val", "test"):
+        assert not np.isin(sets[split][1].label, held).any(), split
+    assert np.isin(sets["test_heldout"][1].label, held).all()
+    assert (sets["train"][1].label == -1).any()                                           # the none case is trained
+    # ... nor a training candidate: the loss never sees their logits
+    allowed = torch.ones(len(table), dtype=torch.bool); allowed[torch.from_numpy(held)] = False
+    x, r = sets["train"]
+    model = CandidateScorer(x.shape[1], torch.randn(len(table), 16), tid, 7, hidden=16, pair_hidden=8)
+    data = request_set(table, x, r)
+    b = {k: v[:32] for k, v in vars(data).items()}
+    out = model(b["x"], b["tool"], allowed)
+    assert torch.isinf(out["logits"][:, :-1][~allowed[out["cand"]]]).all()
+    # finite: every label is an allowed candidate that fits (the preference is trained among those)
+    assert torch.isfinite(decoder_loss(model, b, allowed, torch.from_numpy(config_values(table)).float())[0])
+    # a different seed holds out different configurations
+    assert not np.array_equal(heldout_configs(table, 0.2, 3), heldout_configs(table, 0.2, 4))
+
+def test_no_feasible_configuration_is_said_not_picked(table):
+    req = make_requests(table, 300, seed=5, split="test", p_none=0.3)
+    _, oc = oracle_predict(table, req.text)
+    assert oc == req.label.tolist() and (req.label == -1).sum() > 50
+    # every -1 request really has nothing that fits, every other one has its label among the fitting ones
+    lim = request_limits(req)
+    ok = feasibility(table, [table.tool_names.index(t) for t in req.tool], lim[:, 0], lim[:, 1:])
+    assert (ok.any(1) == (req.label >= 0).to_numpy()).all()
+    x = torch.randn(len(req), 14)
+    model = CandidateScorer(14, torch.randn(len(table), 16), table.tool_ids(), 7, hidden=16, pair_hidden=8)
+    with torch.no_grad(): model.offset.fill_(-100.0)                   # believes nothing fits
+    tools, cfgs = decoder_predict(model, x, table)
+    assert set(cfgs) == {-1}
+    s = decoder_scores(table, req, req.tool, cfgs)
+    assert s["none_acc"] == 1.0 and s["silent_infeasible"] == 0.0 and s["feasible_rate"] == 0.0
+    with torch.no_grad(): model.offset.fill_(100.0); model.none_head.bias.fill_(-1e4)   # believes everything fits
+    _, cfgs = decoder_predict(model, x, table)
+    assert -1 not in cfgs
+    # the linear head answers -1 when its none logit wins
+    lin = HierarchicalDecoder(14, 16, table.tool_ids(), 7)
+    with torch.no_grad(): lin.none_head.bias.fill_(1e4)
+    assert set(decoder_predict(lin, x, table)[1]) == {-1}
+
+def test_scores_against_the_oracle(table):
+    req = make_requests(table, 200, seed=7, p_none=0.2)
+    s = decoder_scores(table, req, req.tool, req.label)
+    assert s == {"tool_acc": 1.0, "exact": 1.0, "feasible_rate": 1.0, "cost_excess": 0.0, "none_acc": 1.0, "silent_infeasible": 0.0,
+                 "exact_right_tool": 1.0, "feasible_right_tool": 1.0}
+    # a silent pick where nothing fits is counted as infeasible, not as a miss only
+    picks = req.label.where(req.label >= 0, 0).tolist()
+    s = decoder_scores(table, req, req.tool, picks)
+    assert s["none_acc"] == 0.0 and s["silent_infeasible"] == pytest.approx((req.label < 0).mean())
+    # the batch labelling agrees with the one-request reference
+    cost = config_cost(table.frame).to_numpy()
+    assert [cheapest_feasible(table.frame, r.tool, r.input_size, r, cost) for _, r in req.iterrows()] == req.label.tolist()
+
+def test_compare_decoders_small(table):
+    cfg = DecoderConfig(num_train=200, num_val=40, num_test=60, num_test_heldout=30, epochs=1, hidden=16, pair_hidden=8, task_dim=8)
+    tab, info = compare_decoders(table, torch.randn(len(table), 16), FeatureNormalizer.fit(table.raw_features()), cfg,
+                                 fake_task_encoder)
+    assert set(tab.method) == {"rule-based oracle", *VARIANTS} and set(tab.test_set) == {"held-out phrasings", "held-out configurations"}
+    assert all(len(c["val_exact"]) == 1 for c in info["curves"].values())
+    oracle = tab[tab.method == "rule-based oracle"]
+    assert (oracle.exact == 1.0).all() and (oracle.feasible_rate == 1.0).all()
