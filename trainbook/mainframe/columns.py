@@ -43,7 +43,7 @@ def _digits_bound(f: Field) -> int:
 class Digits:
     """Decimal numbers as right-aligned digit matrices: row i's integer is sum_j R[i, j] * 10**(W-1-j), negated where
     `neg`. Every decoder of decimal digits (zoned, packed, edited) gives this form; `as_int64` / `as_words` read it with
-    fixed weights, one matrix product per 9 digits."""
+    fixed weights: float64 matrix products over groups of 8 to 12 digits."""
     R: np.ndarray             # (n, W) uint8 digits, 0 where the record has none
     neg: np.ndarray           # (n,) bool
     valid: np.ndarray         # (n,) bool: the bytes are a value of the field's type
