@@ -124,11 +124,12 @@ def _inferred_layout(args):
     if not getattr(args, 'checkpoint', None): raise UserError("--infer needs --checkpoint multihead.pt (from `trainbook mainframe train multitask`)")
     fmt = args.record_format or 'rdw'
     ic = infer_copybook(args.file, args.checkpoint, fmt, args.sample, 0, _resolve_device('auto'))
+    lay = ic.layout()   # parses the copybook text: once
     for w in ic.warnings: print(f"warning: {w}", file=sys.stderr)
     if args.save_copybook: ic.save(args.save_copybook, Path(args.save_copybook).with_suffix('.json'))
-    print(f"inferred copybook from {args.sample} sampled records: {len(ic.layout().roots)} record type(s), codepage {ic.codepage}"
+    print(f"inferred copybook from {args.sample} sampled records: {len(lay.roots)} record type(s), codepage {ic.codepage}"
           + (f" -> {args.save_copybook}" if args.save_copybook else ''), file=sys.stderr)
-    return ic.layout(), ic.chooser(), args.codepage or ic.codepage, fmt
+    return lay, ic.chooser(), args.codepage or ic.codepage, fmt
 
 def _add_decode(sub):
     d = sub.add_parser('decode', help='decode records with a copybook to Parquet, Arrow, CSV or JSONL',

@@ -7,7 +7,6 @@ __all__ = ['Digits', 'zoned_digits', 'packed_digits', 'binary_column', 'float_co
            'element_type', 'vectorised', 'ColumnValues', 'column_values', 'to_arrow']
 
 # %% ../../nbs/mainframe/05_columns.ipynb #dfcb5355
-import math
 from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa

@@ -6,7 +6,7 @@
 __all__ = ['FORMATS', 'output_format', 'DecodeSummary', 'write_decoded']
 
 # %% ../../nbs/mainframe/07_tables.ipynb #3e1bd237
-import csv, io, json, os, signal, sys, time
+import json, os, signal, sys, time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
