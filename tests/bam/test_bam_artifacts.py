@@ -68,7 +68,11 @@ def test_contract_files_exactly(tmp_path):
     norm = json.loads((d / "norm.json").read_text())
     assert set(norm) == {"mean", "std"} and len(norm["mean"]) == 24
     art = json.loads((d / "artifacts.json").read_text())
-    assert set(art) == {"codec_id", "codec_version", "git_commit", "norm_params_hash", "payload_schema_hash", "created_at"}
+    # the seed's six fields exactly, first, then schema 2's file hashes (issue 18)
+    assert list(art) == ["codec_id", "codec_version", "git_commit", "norm_params_hash", "payload_schema_hash", "created_at",
+                         "schema", "schema_version", "files"]
+    assert art["schema_version"] == 2 and art["files"] == {n: hashlib.sha256((d / n).read_bytes()).hexdigest()
+                                                           for n in ("bam_manifest.json", "layer_0.npz", "norm.json")}
     assert art["norm_params_hash"] == hashlib.sha256((d / "norm.json").read_bytes()).hexdigest()
     assert art["payload_schema_hash"] == payload_schema_hash(4, "int16", man["scale"])
 
@@ -120,9 +124,10 @@ def test_load_refuses_tampered_norm_and_layers(tmp_path):
     with pytest.raises(CheckpointError, match="norm_params_hash"): BamCodec.from_manifest(mp)
     ws, c, d, mp = _codec(tmp_path / "b")
     np.savez(d / "layer_0.npz", W=np.zeros((4, 24), np.float64), V=np.zeros((24, 4), np.float64))
-    with pytest.raises(CheckpointError, match="float32"): BamCodec.from_manifest(mp)
+    with pytest.raises(CheckpointError, match="layer_0.npz: sha256 differs"): BamCodec.from_manifest(mp)
+    with pytest.raises(CheckpointError, match="float32"): BamCodec.from_manifest(mp, verify=False)
     np.savez(d / "layer_0.npz", W=np.zeros((5, 24), np.float32), V=np.zeros((24, 5), np.float32))
-    with pytest.raises(CheckpointError, match="latent_dim is 4"): BamCodec.from_manifest(mp)
+    with pytest.raises(CheckpointError, match="latent_dim is 4"): BamCodec.from_manifest(mp, verify=False)
     np.savez(d / "layer_0.npz", W=np.zeros((4, 24), np.float32), V=np.zeros((24, 4), np.float32))
     (d / "artifacts.json").unlink()
     with pytest.raises(CheckpointError, match="artifacts manifest not found"): BamCodec.from_manifest(mp)

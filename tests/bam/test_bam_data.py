@@ -37,12 +37,13 @@ def test_toy_reads_and_roundtrips(tmp_path):
 
 
 @pytest.mark.parametrize("bad, msg", [
-    ('{"window": [1, 2', "line 3: invalid JSON"),
+    ('{"window": [1 2]}', ":3: invalid JSON"),                                   # via trainbook.core.safeio
     (json.dumps({"window": [0.0] * 13}), "line 3: window has 13 values, not a multiple of dims=12"),
     (json.dumps({"window": [0.0] * 24}), "line 3: window length 24 (W=2) differs from W=1"),
     (json.dumps({"order": ORDER[1:] + ORDER[:1], "window": [0.0] * 12}), "line 3: channel order"),
-    ('{"window": [Infinity, 0,0,0,0,0,0,0,0,0,0,0]}', "line 3: non-finite value at window index 0"),
-    ('{"window": [0,0,0,0,0,0,0,0,0,0,0,NaN]}', "(channel yaw)"),
+    ('{"window": [1e999, 0,0,0,0,0,0,0,0,0,0,0]}', "line 3: non-finite value at window index 0"),
+    ('{"window": [Infinity, 0,0,0,0,0,0,0,0,0,0,0]}', ":3: Infinity is not a JSON number"),   # JSON has no Infinity
+    ('{"window": [0,0,0,0,0,0,0,0,0,0,0,1e400]}', "(channel yaw)"),
     (json.dumps({"window": ["a"] + [0.0] * 11}), "line 3: 'window' must be a list of numbers"),
     (json.dumps({"units": {"lat": "deg"}, "window": [0.0] * 12}), "line 3: units must name exactly"),
     (json.dumps([1, 2]), "line 3: expected a JSON object"),

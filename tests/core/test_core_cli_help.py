@@ -5,7 +5,8 @@ import pytest
 HEAVY = ["torch", "transformers", "sklearn", "pandas"]
 LEVELS = [[], ["run"], ["runs"], ["docs"], ["docs", "check"], ["bam"], ["text"], ["rebracket"], ["rebracket", "train"],
           ["mainframe"], ["mainframe", "decode"], ["mainframe", "train"], ["mainframe", "infer-copybook"],
-          pytest.param(["resource"], marks=pytest.mark.xfail(strict=True, reason="resource.cli registers from LMConfig/PretrainEncoderConfig/DecoderConfig, defined in torch modules"))]
+          ["mainframe", "train", "codepage"], ["mainframe", "codepage"], ["mainframe", "train", "multitask"],
+          ["resource"], ["resource", "pretrain"], ["resource", "train-decoder"]]
 
 
 def _help_modules(args):

@@ -8,7 +8,8 @@ from trainbook.core.errors import CheckpointError, DataError, UserError
 from trainbook.mainframe.codecs import encode
 from trainbook.mainframe.copybook import parse_copybook, read_copybook
 from trainbook.mainframe.copyinfer import (InferredCopybook, chooser_from_sidecar, infer_copybook, infer_from_records, record_types,
-                                           sample_records, score_copybook)
+                                           sample_records)
+from trainbook.mainframe.copyscore import score_copybook
 from trainbook.mainframe.decode import decode_file
 from trainbook.mainframe.fields import encode_binary, encode_packed, encode_zoned
 from trainbook.mainframe.records import encode_records, read_records

@@ -61,7 +61,7 @@ def test_bad_inputs(tmp_path):
     (tmp_path / "b.yml").write_text("manifest_id: '01'\nconcept: dup\naudio_tracks: []\n")
     with pytest.raises(DataError, match="duplicate manifest_id"): build_manifest(tmp_path)
     bad = tmp_path / "c.yaml"; bad.write_text("manifest_id: x\nconcept: 'unterminated\n  more: [\n")
-    with pytest.raises(DataError, match=r"c.yaml: line \d+"): read_song(bad)
+    with pytest.raises(DataError, match=r"c.yaml:\d+: invalid YAML"): read_song(bad)
     (tmp_path / "d.yml").write_text("- just\n- a list\n")
     with pytest.raises(DataError, match="expected a mapping"): read_song(tmp_path / "d.yml")
     with pytest.raises(UserError, match="manifest not found"): load_manifest(tmp_path / "x.parquet")
@@ -70,7 +70,7 @@ def test_bad_inputs(tmp_path):
     pd.DataFrame({"id": ["a"], "concept": ["b"]}).to_parquet(tmp_path / "y.parquet")
     with pytest.raises(DataError, match="training_data"): load_manifest(tmp_path / "y.parquet")
     (tmp_path / "lex.json").write_text("{bad json")
-    with pytest.raises(DataError, match="lex.json: line 1"): load_lexicons(tmp_path / "lex.json")
+    with pytest.raises(DataError, match="lex.json:1: invalid JSON"): load_lexicons(tmp_path / "lex.json")
 
 def test_bundled_copy_matches_shared():
     sh = shared_dir()

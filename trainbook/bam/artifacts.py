@@ -4,20 +4,23 @@
 
 # %% auto #0
 __all__ = ['CODEC_ID', 'CODEC_VERSION', 'MANIFEST_VERSION', 'MODEL_FORMAT', 'PACKING_BYTES', 'PACKING_DTYPE', 'DEFAULT_SCALE',
-           'MAX_PAYLOAD_BYTES', 'is_int_packing', 'check_packing', 'payload_bytes', 'payload_schema_string',
-           'payload_schema_hash', 'quantize', 'dequantize', 'pack_latent', 'unpack_latent', 'auto_scale',
-           'transmission', 'check_delta', 'encode_layers', 'decode_layers', 'Norm', 'git_commit', 'BamCodec',
-           'ranged_pca', 'pca_codec']
+           'MAX_PAYLOAD_BYTES', 'ARTIFACTS_SCHEMA', 'ARTIFACTS_VERSION', 'SEED_ARTIFACT_KEYS', 'MAX_MANIFEST_INT',
+           'is_int_packing', 'check_packing', 'payload_bytes', 'payload_schema_string', 'payload_schema_hash',
+           'quantize', 'dequantize', 'pack_latent', 'unpack_latent', 'auto_scale', 'transmission', 'check_delta',
+           'encode_layers', 'decode_layers', 'Norm', 'git_commit', 'check_manifest', 'layer_files', 'file_hashes',
+           'verify_files', 'BamCodec', 'ranged_pca', 'pca_codec']
 
 # %% ../../nbs/bam/01_artifacts.ipynb #ffe85ec4
-import hashlib, json, subprocess, datetime
+import hashlib, json, os, subprocess, datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import CheckpointError, ConfigError, DataError, UserError
-from ..core.artifacts import atomic_write
+from ..core.artifacts import atomic_write, sha256_file
+from ..core.safeio import read_json_file, read_bytes, confine, load_npz, check_output_dir
+
 
 # %% ../../nbs/bam/01_artifacts.ipynb #55a7ce54
 CODEC_ID = "bam"
@@ -144,14 +147,29 @@ class Norm:
 
     @classmethod
     def load(cls, path):
+        "Read `norm.json`: UTF-8 JSON (no duplicate keys) with `mean` and `std`, equal-length lists of finite numbers."
         path = Path(path)
-        if not path.is_file(): raise CheckpointError(f"norm file not found: {path}")
-        try: d = json.loads(path.read_bytes())
-        except json.JSONDecodeError as e: raise CheckpointError(f"{path}: corrupt norm.json: {e.msg}") from None
+        if not path.exists(): raise CheckpointError(f"norm file not found: {path}")
+        d = read_json_file(path)
         if not isinstance(d, dict) or "mean" not in d or "std" not in d: raise CheckpointError(f"{path}: norm.json needs 'mean' and 'std'")
-        return cls(d["mean"], d["std"])
+        for k in ("mean", "std"):
+            v = d[k]
+            if not isinstance(v, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+                raise CheckpointError(f"{path}: norm.json '{k}' must be a list of numbers")
+        try: return cls(d["mean"], d["std"])
+        except OverflowError: raise CheckpointError(f"{path}: norm.json holds a number too large for float64") from None
+        except DataError as e: raise CheckpointError(f"{path}: {e}") from None
+
 
 # %% ../../nbs/bam/01_artifacts.ipynb #e5df5729
+# artifacts.json keeps the seed's six fields exactly and adds `schema`, `schema_version` and `files`
+# (sha256 of every file the codec reads, by path relative to the manifest's folder). The seed's
+# files carry no schema keys: they are version 1.
+ARTIFACTS_SCHEMA = "bam_artifacts"
+ARTIFACTS_VERSION = 2
+SEED_ARTIFACT_KEYS = ("codec_id", "codec_version", "git_commit", "norm_params_hash", "payload_schema_hash", "created_at")
+MAX_MANIFEST_INT = 1 << 20   # bigger dims/cycles are a broken manifest, not a model (and would allocate without bound)
+
 def git_commit():
     "The repository's HEAD commit, or None outside a git checkout."
     try:
@@ -161,18 +179,100 @@ def git_commit():
     except Exception: return None
 
 def _read_json(path, what):
+    "A JSON object from `path` (UTF-8, no duplicate keys or NaN literals); a missing file is a CheckpointError."
     path = Path(path)
-    if not path.is_file(): raise CheckpointError(f"{what} not found: {path}")
-    try: return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e: raise CheckpointError(f"{path}: corrupt {what}: {e.msg}") from None
+    if not path.exists(): raise CheckpointError(f"{what} not found: {path}")
+    d = read_json_file(path)
+    if not isinstance(d, dict): raise CheckpointError(f"{path}: {what} must be a JSON object, got {type(d).__name__}")
+    return d
+
+def _short(v, n=40) -> str:
+    r = repr(v); return r if len(r) <= n else r[:n] + f"... ({len(r)} characters)"
+
+def _mint(m, k, path, lo, default=None):
+    v = m.get(k, default)
+    if v is None and default is not None: v = default
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= MAX_MANIFEST_INT:
+        raise CheckpointError(f"{path}: {k} must be an integer in {lo}..{MAX_MANIFEST_INT}, got {_short(v)}")
+    return v
+
+def _mnum(m, k, path, positive=False):
+    v = m.get(k)
+    if v is None: return None
+    try: f = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    except OverflowError: f = None
+    if f is None or not np.isfinite(f): raise CheckpointError(f"{path}: {k} must be a finite number, got {_short(v)}")
+    if positive and not f > 0: raise CheckpointError(f"{path}: {k} must be > 0, got {v!r}")
+    return f
+
+def check_manifest(m: dict, path) -> dict:
+    "Every field the codec uses, with its type and range; a wrong one is refused naming the file and key."
+    for k in ("manifest_version", "model_format", "model_path", "latent_dim", "packing", "input_dims", "window_W", "window_stride"):
+        if k not in m: raise CheckpointError(f"{path}: manifest lacks required key {k!r}")
+    mv = m["manifest_version"]
+    if isinstance(mv, bool) or not isinstance(mv, (str, int)) or str(mv) != MANIFEST_VERSION:
+        raise CheckpointError(f"{path}: manifest_version {_short(mv)}, expected {MANIFEST_VERSION!r}")
+    if m["model_format"] != MODEL_FORMAT: raise CheckpointError(f"{path}: model_format {_short(m['model_format'])}, expected {MODEL_FORMAT!r}")
+    if not isinstance(m["packing"], str) or m["packing"] not in PACKING_BYTES: raise CheckpointError(f"{path}: unknown packing {_short(m['packing'])}")
+    for k in ("model_path", "norm_path"):
+        if k in m and m[k] is not None and (not isinstance(m[k], str) or not m[k].strip()):
+            raise CheckpointError(f"{path}: {k} must be a relative path string, got {_short(m[k])}")
+    if not isinstance(m["model_path"], str): raise CheckpointError(f"{path}: model_path must be a relative path string, got {_short(m['model_path'])}")
+    out = {"latent_dim": _mint(m, "latent_dim", path, 1), "input_dims": _mint(m, "input_dims", path, 1),
+           "window_W": _mint(m, "window_W", path, 1), "window_stride": _mint(m, "window_stride", path, 1),
+           "encode_cycles": _mint(m, "encode_cycles", path, 0, 0), "decode_cycles": _mint(m, "decode_cycles", path, 0, 0),
+           "scale": _mnum(m, "scale", path, positive=True), "delta": _mnum(m, "delta", path) or 0.0}
+    if is_int_packing(m["packing"]) and out["scale"] is None: raise CheckpointError(f"{path}: int packing {m['packing']} requires 'scale'")
+    if out["input_dims"] * out["window_W"] > MAX_MANIFEST_INT:
+        raise CheckpointError(f"{path}: input_dims x window_W = {out['input_dims'] * out['window_W']} values per window, at most {MAX_MANIFEST_INT}")
+    return out
+
+def _layer_index(p: Path):
+    s = p.stem.split("_", 1)[1]
+    return int(s) if s.isdigit() else -1
+
+def layer_files(model_dir: Path) -> list:
+    "The model folder's `layer_<i>.npz` files, which must be exactly layer_0..layer_{n-1}."
+    files = sorted(model_dir.glob("layer_*.npz"), key=_layer_index)
+    if not files: raise CheckpointError(f"{model_dir}: no layer_<i>.npz files")
+    idx = [p.stem.split("_", 1)[1] for p in files]
+    if idx != [str(i) for i in range(len(files))]: raise CheckpointError(f"{model_dir}: layer files must be layer_0..layer_{len(files)-1}, got {[p.name for p in files]}")
+    return files
+
+def _rel(p: Path, base: Path) -> str: return Path(os.path.relpath(Path(p).resolve(), Path(base).resolve())).as_posix()
+
+def file_hashes(base, files) -> dict:
+    "sha256 of each file, keyed by its path relative to `base` (the manifest's folder), POSIX separators."
+    return {_rel(f, base): sha256_file(f) for f in files}
+
+def verify_files(ap: Path, a: dict, base: Path, files: list):
+    "Refuse a file whose sha256 differs from artifacts.json, one it does not list, or a listed one the codec does not read."
+    ver = a.get("schema_version")
+    if a.get("schema") is None and ver is None or a.get("files") is None:
+        raise CheckpointError(f"{ap}: no file hashes (an artifacts.json from before schema_version {ARTIFACTS_VERSION}): "
+                              f"re-export the codec (`trainbook bam train`, or BamCodec.from_manifest(p, verify=False).export(dir) "
+                              f"once you trust its files) so that every file it reads is hashed")
+    if a.get("schema") != ARTIFACTS_SCHEMA or isinstance(ver, bool) or not isinstance(ver, int):
+        raise CheckpointError(f"{ap}: schema {a.get('schema')!r} version {ver!r}, expected {ARTIFACTS_SCHEMA!r} version {ARTIFACTS_VERSION}")
+    if ver > ARTIFACTS_VERSION: raise CheckpointError(f"{ap}: schema_version {ver} is newer than this trainbook reads ({ARTIFACTS_VERSION})")
+    listed = a["files"]
+    if not isinstance(listed, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in listed.items()):
+        raise CheckpointError(f"{ap}: 'files' must map file paths to sha256 hex digests")
+    reads = {}
+    for f in files:
+        rel = _rel(f, base); reads[rel] = f
+        if rel not in listed: raise CheckpointError(f"{f}: not listed in {ap} (a file added or left over after export); refusing to load it")
+    for rel, want in listed.items():
+        if rel not in reads: raise CheckpointError(f"{ap}: lists {rel!r}, which the codec does not read (missing or renamed file?)")
+        if sha256_file(reads[rel]) != want: raise CheckpointError(f"{reads[rel]}: sha256 differs from {ap} (tampered or replaced)")
 
 def _load_layer(path):
-    if not path.is_file(): raise CheckpointError(f"layer file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z: Wm, Vm = z["W"], z["V"]
-    except Exception as e: raise CheckpointError(f"{path}: unreadable layer file ({e})") from None
+    "`W`, `V` of one layer file: float32, (out, in) and (in, out); never unpickles."
+    z = load_npz(path, required=("W", "V"))   # pickles, corrupt archives, missing arrays: refused in our words
+    Wm, Vm = z["W"], z["V"]
     if Wm.dtype != np.float32 or Vm.dtype != np.float32: raise CheckpointError(f"{path}: W and V must be float32")
     if Wm.ndim != 2 or Vm.shape != Wm.T.shape: raise CheckpointError(f"{path}: W {Wm.shape} and V {Vm.shape} must be (out, in) and (in, out)")
+    if not (np.isfinite(Wm).all() and np.isfinite(Vm).all()): raise CheckpointError(f"{path}: W or V holds NaN or inf")
     return Wm, Vm
 
 @dataclass
@@ -272,49 +372,44 @@ class BamCodec:
     @classmethod
     def from_manifest(cls, path, artifacts_path=None, verify: bool = True, codec_id: str = CODEC_ID,
                       codec_version: str = CODEC_VERSION):
-        "Load `bam_manifest.json` (+ layers, norm) and verify it against `artifacts.json` (default: beside it)."
+        "Load `bam_manifest.json` (+ layers, norm) after verifying every file it reads against `artifacts.json` (default: beside it)."
         path = Path(path)
         m = _read_json(path, "BAM manifest")
-        for k in ("manifest_version", "model_format", "model_path", "latent_dim", "packing", "input_dims", "window_W", "window_stride"):
-            if k not in m: raise CheckpointError(f"{path}: manifest lacks required key {k!r}")
-        if str(m["manifest_version"]) != MANIFEST_VERSION: raise CheckpointError(f"{path}: manifest_version {m['manifest_version']!r}, expected {MANIFEST_VERSION!r}")
-        if m["model_format"] != MODEL_FORMAT: raise CheckpointError(f"{path}: model_format {m['model_format']!r}, expected {MODEL_FORMAT!r}")
-        if m["packing"] not in PACKING_BYTES: raise CheckpointError(f"{path}: unknown packing {m['packing']!r}")
-        if is_int_packing(m["packing"]) and m.get("scale") is None: raise CheckpointError(f"{path}: int packing {m['packing']} requires 'scale'")
+        v = check_manifest(m, path)
         base = path.parent
-        model_dir = base / m["model_path"]
-        files = sorted(model_dir.glob("layer_*.npz"), key=lambda p: int(p.stem.split("_")[1]) if p.stem.split("_")[1].isdigit() else -1)
-        if not files: raise CheckpointError(f"{model_dir}: no layer_<i>.npz files")
-        idx = [p.stem.split("_")[1] for p in files]
-        if idx != [str(i) for i in range(len(files))]: raise CheckpointError(f"{model_dir}: layer files must be layer_0..layer_{len(files)-1}, got {[p.name for p in files]}")
-        layers = [_load_layer(p) for p in files]
-        if m.get("norm_path"):
-            norm_file = base / m["norm_path"]; norm = Norm.load(norm_file)
-        else:
-            norm_file = None; d = int(m["input_dims"]) * int(m["window_W"])
-            norm = Norm(np.zeros(d), np.ones(d))
+        # paths in the manifest stay inside its folder: no absolute paths, no `..`, no symlink out
+        model_dir = confine(m["model_path"], base, what=f"{path}: model_path")
+        if not model_dir.is_dir(): raise CheckpointError(f"{path}: model_path {m['model_path']!r} is not a folder")
+        files = layer_files(model_dir)
+        for f in files: confine(f, base, what=f"{path}: layer file")
+        norm_file = confine(m["norm_path"], base, what=f"{path}: norm_path") if m.get("norm_path") else None
         if verify:
             ap = Path(artifacts_path) if artifacts_path else base / "artifacts.json"
             a = _read_json(ap, "artifacts manifest")
             if a.get("codec_id") != codec_id: raise CheckpointError(f"{ap}: codec_id {a.get('codec_id')!r} != expected {codec_id!r}")
             if str(a.get("codec_version")) != str(codec_version): raise CheckpointError(f"{ap}: codec_version {a.get('codec_version')!r} != expected {codec_version!r}")
-            want = payload_schema_hash(m["latent_dim"], m["packing"], m.get("scale") if is_int_packing(m["packing"]) else None)
+            want = payload_schema_hash(v["latent_dim"], m["packing"], v["scale"] if is_int_packing(m["packing"]) else None)
             if a.get("payload_schema_hash") != want: raise CheckpointError(f"{ap}: payload_schema_hash does not match the manifest's latent_dim/packing/scale")
-            nh = hashlib.sha256(norm_file.read_bytes()).hexdigest() if norm_file else None
+            nh = hashlib.sha256(read_bytes(norm_file, "norm file")).hexdigest() if norm_file else None
             if a.get("norm_params_hash") != nh: raise CheckpointError(f"{ap}: norm_params_hash does not match {norm_file}")
+            # then every file the codec reads, before any of them is parsed
+            verify_files(ap, a, base, [path, *files] + ([norm_file] if norm_file else []))
+        layers = [_load_layer(p) for p in files]
+        if norm_file: norm = Norm.load(norm_file)
+        else:
+            d = v["input_dims"] * v["window_W"]; norm = Norm(np.zeros(d), np.ones(d))
         try:
-            return cls(layers, norm, int(m["latent_dim"]), m["packing"], m.get("scale"), float(m.get("delta", 0.0) or 0.0),
-                       int(m.get("encode_cycles", 0) or 0), int(m.get("decode_cycles", 0) or 0), int(m["input_dims"]),
-                       int(m["window_W"]), int(m["window_stride"]), m, path)
+            return cls(layers, norm, v["latent_dim"], m["packing"], v["scale"], v["delta"], v["encode_cycles"], v["decode_cycles"],
+                       v["input_dims"], v["window_W"], v["window_stride"], m, path)
         except ConfigError as e: raise CheckpointError(f"{path}: {e}") from None
 
     def export(self, out_dir, max_payload_bytes: int = MAX_PAYLOAD_BYTES, train_split: dict | None = None,
                notes: str = "", extra: dict | None = None) -> Path:
-        "Write layer_<i>.npz, norm.json, bam_manifest.json, artifacts.json into `out_dir`; returns the manifest path."
+        "Write layer_<i>.npz, norm.json, bam_manifest.json, artifacts.json (with the sha256 of each) into `out_dir`; returns the manifest path."
         if not 1 <= max_payload_bytes <= 255: raise ConfigError(f"max_payload_bytes must be in 1..255, got {max_payload_bytes}")
         if self.payload_bytes > max_payload_bytes:
             raise ConfigError(f"payload of {self.payload_bytes} bytes (latent_dim={self.latent_dim} x {self.packing}) exceeds max_payload_bytes={max_payload_bytes}")
-        out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+        out = check_output_dir(out_dir, "codec folder"); out.mkdir(parents=True, exist_ok=True)
         for old in out.glob("layer_*.npz"): old.unlink()  # a smaller model must not inherit stale layers
         for i, (Wm, Vm) in enumerate(self.layers):
             with atomic_write(out / f"layer_{i}.npz", "wb") as fh:
@@ -329,15 +424,18 @@ class BamCodec:
         if train_split: man["train_split"] = {"method": "hash_window_id", **train_split}
         if extra: man.update(extra)
         with atomic_write(out / "bam_manifest.json") as fh: json.dump(man, fh, indent=2)
+        files = [out / "bam_manifest.json", *(out / f"layer_{i}.npz" for i in range(len(self.layers))), out / "norm.json"]
         art = {"codec_id": CODEC_ID, "codec_version": CODEC_VERSION, "git_commit": git_commit(),
                "norm_params_hash": hashlib.sha256(norm_bytes).hexdigest(),
                "payload_schema_hash": payload_schema_hash(self.latent_dim, self.packing, self.scale),
-               "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+               "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               "schema": ARTIFACTS_SCHEMA, "schema_version": ARTIFACTS_VERSION, "files": file_hashes(out, files)}
         with atomic_write(out / "artifacts.json") as fh: json.dump(art, fh, indent=2)
         self.manifest, self.path = man, out / "bam_manifest.json"
         return self.path
 
     def param_count(self) -> int: return int(sum(Wm.size + Vm.size for Wm, Vm in self.layers))
+
 
 # %% ../../nbs/bam/01_artifacts.ipynb #d880bbd5
 def ranged_pca(Z, latent_dim: int, margin: float = 1.02):

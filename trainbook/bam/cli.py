@@ -12,25 +12,29 @@ from pathlib import Path
 
 from ..core.errors import UserError, ConfigError
 from ..core.artifacts import write_json
+from ..core.safeio import (positive_int, nonneg_int, positive_float, finite_float, unit_interval_open,
+                                   check_output_file, check_output_dir, read_json_file)
 
 # %% ../../nbs/bam/90_cli.ipynb #6aeb9f66
 def _csv(tp):
     "argparse type: a comma-separated list of `tp`."
     def parse(s):
-        try: return [tp(x.strip()) for x in str(s).split(",") if x.strip() != ""] if tp is not str else [x.strip() for x in str(s).split(",")]
-        except ValueError: raise argparse.ArgumentTypeError(f"expected a comma-separated list of {tp.__name__}, got {s!r}")
+        if tp is str: return [x.strip() for x in str(s).split(",")]
+        try: return [tp(x.strip()) for x in str(s).split(",") if x.strip() != ""]
+        except (ValueError, argparse.ArgumentTypeError) as e:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {getattr(tp, '__name__', 'values')} ({e}), got {s!r}"[:200])
     return parse
 
 def _add_dataset_args(p):
     p.add_argument("--dataset", required=True, help="dataset_raw.jsonl, or a raw sensor log (Xsens text / CSV / sensor JSONL)")
-    p.add_argument("--window-W", dest="window_W", type=int, default=None, help="samples per window when converting a raw log (default 1)")
-    p.add_argument("--stride", type=int, default=None, help="samples between windows when converting (default W)")
-    p.add_argument("--sample-hz", type=float, default=None, help="sample rate of a raw log without one")
+    p.add_argument("--window-W", dest="window_W", type=positive_int, default=None, help="samples per window when converting a raw log (default 1)")
+    p.add_argument("--stride", type=positive_int, default=None, help="samples between windows when converting (default W)")
+    p.add_argument("--sample-hz", type=positive_float, default=None, help="sample rate of a raw log without one")
     p.add_argument("--format", dest="fmt", default="auto", choices=["auto", "dataset", "xsens", "csv", "jsonl"])
 
 def _split_args(p):
-    p.add_argument("--train-ratio", type=float, default=0.8)
-    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--train-ratio", type=unit_interval_open, default=0.8, help="share of windows in the train split, strictly between 0 and 1")
+    p.add_argument("--split-seed", type=nonneg_int, default=0)
 
 def _load(args):
     from trainbook.bam.data import load_windows
@@ -45,6 +49,7 @@ def cmd_train(args) -> int:
     from trainbook.bam.data import split_windows
     from trainbook.bam.artifacts import pca_codec
     from trainbook.bam.sweep import parse_hidden
+    out = check_output_dir(args.out_dir, "codec folder")   # before training: never train into nowhere
     ws = _load(args)
     common = dict(latent_dim=args.latent_dim, hidden_dims=parse_hidden(args.hidden_dims), packing=args.packing,
                   scale=args.scale, auto_scale=args.auto_scale, train_ratio=args.train_ratio, split_seed=args.split_seed,
@@ -80,7 +85,7 @@ def cmd_train(args) -> int:
               f"linear from PCA {c['linear_pca']['val_mse_z']:.5f}: kept {rep['chosen']} (--no-linear-fallback keeps the nonlinear one)")
     if has_holdout:
         h = rep["holdout"]
-        print("holdout z-MSE: " + ", ".join(f"{k} {v['mse_z']:.4f}" for k, v in h.items()))
+        print("holdout z-MSE: " + ", ".join(f"{k} {v['mse_z']:.4f}" if v["mse_z"] is not None else f"{k} n/a" for k, v in h.items()))
     return 0
 
 # %% ../../nbs/bam/90_cli.ipynb #1b8ecdc6
@@ -88,6 +93,7 @@ def cmd_eval(args) -> int:
     "Evaluate a codec on the holdout/train/all windows (plus the baselines at its latent size and packing)."
     from trainbook.bam.artifacts import BamCodec
     from trainbook.bam.eval import evaluate, baselines
+    if args.out: check_output_file(args.out, "eval output")
     ws = _load(args)
     codec = BamCodec.from_manifest(args.bam_manifest)
     ev = evaluate(codec, ws, args.subset, args.train_ratio, args.split_seed)
@@ -107,6 +113,7 @@ def cmd_eval(args) -> int:
 def cmd_sweep(args) -> int:
     "Run the grid in parallel and write sweep_report.json + pareto.png."
     from trainbook.bam.sweep import SweepConfig, run_sweep
+    check_output_dir(args.out_dir, "sweep folder")
     ws = _load(args)
     cfg = SweepConfig(latent_dims=args.latent_dims, hidden_dims=args.hidden_dims, packings=args.packings, deltas=args.deltas,
                       encode_cycles=args.encode_cycles, decode_cycles=args.decode_cycles, trainers=args.trainers, jobs=args.jobs,
@@ -123,6 +130,7 @@ def cmd_sweep(args) -> int:
 def cmd_convert(args) -> int:
     "Convert a raw sensor log into dataset_raw.jsonl windows."
     from trainbook.bam.data import convert_to_windows, write_dataset
+    check_output_file(args.out, "dataset")
     ws = convert_to_windows(args.input, W=args.window_W or 1, stride=args.stride or args.window_W or 1, sample_hz=args.sample_hz,
                             fmt=args.fmt, attitude=args.attitude)
     write_dataset(args.out, ws)
@@ -132,8 +140,9 @@ def cmd_convert(args) -> int:
 def cmd_record(args) -> int:
     "Write the phase-2 training record (YAML) of the chosen sweep model."
     from trainbook.bam.sweep import write_phase2_record
-    from trainbook.core.artifacts import read_json
-    rep = read_json(args.sweep_report, "bam_sweep_report")
+    from trainbook.bam.sweep import check_sweep_report
+    check_output_file(args.out, "phase-2 record")
+    rep = check_sweep_report(read_json_file(args.sweep_report, "sweep report"), args.sweep_report)
     path = write_phase2_record(args.out, rep, Path(args.sweep_report).parent, args.budget_bytes, sample_hz=args.sample_hz)
     print(f"wrote {path}")
     return 0
@@ -148,30 +157,30 @@ def register(subparsers) -> None:
     _add_dataset_args(t); _split_args(t)
     t.add_argument("--out-dir", required=True)
     t.add_argument("--trainer", choices=["febam", "gradient"], default="febam")
-    t.add_argument("--latent-dim", type=int, default=8)
+    t.add_argument("--latent-dim", type=positive_int, default=8)
     t.add_argument("--hidden-dims", default="", help="comma list of hidden layer sizes, '' = none")
     t.add_argument("--packing", choices=["int8", "int16", "float16", "float32"], default="int16")
-    t.add_argument("--scale", type=float, default=None, help="int packing scale (default 127 / 32767)")
+    t.add_argument("--scale", type=positive_float, default=None, help="int packing scale (default 127 / 32767)")
     t.add_argument("--auto-scale", action="store_true", help="scale = dtype max / 99.9th pct of per-window max |latent| (train)")
-    t.add_argument("--delta", type=float, default=None, help="transmission δ in [0, 0.5) (default 0.2 febam, 0.3 gradient)")
-    t.add_argument("--epochs", type=int, default=None, help="default 1 (febam, as the spec) / 300 (gradient)")
-    t.add_argument("--eta", type=float, default=1e-4, help="FEBAM learning rate")
-    t.add_argument("--train-cycles", type=int, default=1, help="FEBAM cycles inside the update rule")
-    t.add_argument("--encode-cycles", type=int, default=0); t.add_argument("--decode-cycles", type=int, default=0)
-    t.add_argument("--shuffle-buffer", type=int, default=0)
-    t.add_argument("--min-epochs", type=int, default=1)
-    t.add_argument("--early-stop-patience", type=int, default=0)
-    t.add_argument("--early-stop-min-delta", type=float, default=0.0)
-    t.add_argument("--target-mse-x", type=float, default=None)
-    t.add_argument("--weight-clip", type=float, default=None)
-    t.add_argument("--norm-std-mult", type=float, default=1.0, help="FEBAM: widen the norm std")
-    t.add_argument("--lr", type=float, default=3e-3, help="gradient trainer learning rate")
-    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--delta", type=finite_float, default=None, help="transmission δ in [0, 0.5) (default 0.2 febam, 0.3 gradient)")
+    t.add_argument("--epochs", type=positive_int, default=None, help="default 1 (febam, as the spec) / 300 (gradient)")
+    t.add_argument("--eta", type=positive_float, default=1e-4, help="FEBAM learning rate")
+    t.add_argument("--train-cycles", type=nonneg_int, default=1, help="FEBAM cycles inside the update rule")
+    t.add_argument("--encode-cycles", type=nonneg_int, default=0); t.add_argument("--decode-cycles", type=nonneg_int, default=0)
+    t.add_argument("--shuffle-buffer", type=nonneg_int, default=0)
+    t.add_argument("--min-epochs", type=positive_int, default=1)
+    t.add_argument("--early-stop-patience", type=nonneg_int, default=0)
+    t.add_argument("--early-stop-min-delta", type=finite_float, default=0.0)
+    t.add_argument("--target-mse-x", type=positive_float, default=None)
+    t.add_argument("--weight-clip", type=positive_float, default=None)
+    t.add_argument("--norm-std-mult", type=positive_float, default=1.0, help="FEBAM: widen the norm std")
+    t.add_argument("--lr", type=positive_float, default=3e-3, help="gradient trainer learning rate")
+    t.add_argument("--batch-size", type=positive_int, default=128)
     t.add_argument("--init", choices=["auto", "pca", "random"], default="auto")
     t.add_argument("--no-linear-fallback", action="store_true",
                    help="gradient, delta > 0: keep the nonlinear codec even where the PCA-started linear one is better on validation")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--max-payload-bytes", type=int, default=238)
+    t.add_argument("--seed", type=nonneg_int, default=0)
+    t.add_argument("--max-payload-bytes", type=positive_int, default=238)
     t.add_argument("-v", "--verbose", action="store_true")
     t.set_defaults(func=cmd_train)
 
@@ -186,32 +195,32 @@ def register(subparsers) -> None:
     s = sub.add_parser("sweep", help="grid of codecs + baselines, Pareto front over (payload bytes, z-MSE)")
     _add_dataset_args(s); _split_args(s)
     s.add_argument("--out-dir", required=True)
-    s.add_argument("--latent-dims", type=_csv(int), default=[1, 2, 4, 8])
+    s.add_argument("--latent-dims", type=_csv(positive_int), default=[1, 2, 4, 8])
     s.add_argument("--hidden-dims", type=_csv(str), default=["none", "32"], help="comma list of layer specs; use 32x16 for two layers")
     s.add_argument("--packings", type=_csv(str), default=["int8", "int16"])
-    s.add_argument("--deltas", type=_csv(float), default=[0.0, 0.3])
-    s.add_argument("--encode-cycles", type=_csv(int), default=[0])
-    s.add_argument("--decode-cycles", type=_csv(int), default=[0])
+    s.add_argument("--deltas", type=_csv(finite_float), default=[0.0, 0.3])
+    s.add_argument("--encode-cycles", type=_csv(nonneg_int), default=[0])
+    s.add_argument("--decode-cycles", type=_csv(nonneg_int), default=[0])
     s.add_argument("--trainers", type=_csv(str), default=["febam", "gradient"])
-    s.add_argument("--jobs", type=int, default=2)
+    s.add_argument("--jobs", type=positive_int, default=2)
     s.add_argument("--force", action="store_true", help="retrain points that already have results")
-    s.add_argument("--max-payload-bytes", type=int, default=238)
-    s.add_argument("--gradient-epochs", type=int, default=None); s.add_argument("--febam-epochs", type=int, default=None)
+    s.add_argument("--max-payload-bytes", type=positive_int, default=238)
+    s.add_argument("--gradient-epochs", type=positive_int, default=None); s.add_argument("--febam-epochs", type=positive_int, default=None)
     s.add_argument("-v", "--verbose", action="store_true")
     s.set_defaults(func=cmd_sweep)
 
     c = sub.add_parser("convert", help="raw sensor log (Xsens text / CSV / sensor JSONL) -> dataset_raw.jsonl")
     c.add_argument("--input", required=True); c.add_argument("--out", required=True)
-    c.add_argument("--window-W", dest="window_W", type=int, default=1); c.add_argument("--stride", type=int, default=None)
-    c.add_argument("--sample-hz", type=float, default=None)
+    c.add_argument("--window-W", dest="window_W", type=positive_int, default=1); c.add_argument("--stride", type=positive_int, default=None)
+    c.add_argument("--sample-hz", type=positive_float, default=None)
     c.add_argument("--format", dest="fmt", default="auto", choices=["auto", "xsens", "csv", "jsonl"])
     c.add_argument("--attitude", default="accel_mag", choices=["accel_mag", "mag"], help="Xsens: derive roll/pitch/yaw, or copy Mag xyz")
     c.set_defaults(func=cmd_convert)
 
     r = sub.add_parser("record", help="phase-2 record (YAML) for the best sweep model within a payload budget")
     r.add_argument("--sweep-report", required=True); r.add_argument("--out", required=True)
-    r.add_argument("--budget-bytes", type=int, default=11, help="payload budget (11 B = US915 SF10)")
-    r.add_argument("--sample-hz", type=float, default=None)
+    r.add_argument("--budget-bytes", type=positive_int, default=11, help="payload budget (11 B = US915 SF10)")
+    r.add_argument("--sample-hz", type=positive_float, default=None)
     r.set_defaults(func=cmd_record)
 
     try:

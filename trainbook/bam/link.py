@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from ..core.errors import ConfigError, DataError, UserError
+from ..core.safeio import read_json_file, iter_jsonl
 from .runspec import RunSpec, resolve_ack_timeout_ms, resolve_spec_path, FRAME_OVERHEAD_BYTES
 
 # %% auto #0
@@ -103,9 +104,8 @@ def _manifest_path(spec: RunSpec, manifest) -> Path:
 
 def _check_manifest_shape(spec: RunSpec, path: Path):
     "The manifest's window shape must match the RunSpec's (read from the spec's documented fields)."
-    try: m = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError): return   # the codec loader reports unreadable manifests
-    if not isinstance(m, dict): return
+    m = read_json_file(path, "BAM manifest")   # not UTF-8, a folder, duplicate keys: one line naming it
+    if not isinstance(m, dict): return         # the codec loader names what is wrong with it
     if m.get("input_dims") not in (None, spec.window.dims):
         raise ConfigError(f"window.dims: RunSpec has {spec.window.dims}, manifest {path} has input_dims={m['input_dims']}")
     if m.get("window_W") not in (None, spec.window.W):
@@ -118,12 +118,12 @@ def load_link_codec(spec: RunSpec, manifest=None):
     else:
         if spec.codec.id != "bam": raise ConfigError(f"codec.id: only 'bam' is supported for mode LATENT, got {spec.codec.id!r}")
         path = _manifest_path(spec, manifest)
-        if not path.is_file(): raise ConfigError(f"codec manifest not found: {path}")
+        if not path.exists(): raise ConfigError(f"codec manifest not found: {path}")
         _check_manifest_shape(spec, path)
         art = None   # default: artifacts.json beside the manifest
         if manifest is None and spec.artifacts_manifest:
             art = resolve_spec_path(spec, spec.artifacts_manifest)
-            if not art.is_file(): raise ConfigError(f"artifacts_manifest: {art} not found")
+            if not art.exists(): raise ConfigError(f"artifacts_manifest: {art} not found")
         from trainbook.bam.artifacts import BamCodec   # the artifact contract lives with the trainers
         # the RunSpec's codec id/version must be the ones the artifacts were exported as
         codec = BamCodec.from_manifest(path, artifacts_path=art, codec_id=spec.codec.id, codec_version=spec.codec.version)
@@ -549,11 +549,10 @@ class WindowLog:
 def read_window_log(path) -> dict[int, np.ndarray]:
     "index -> decoded window from a receiver log."
     out = {}
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            try: d = json.loads(line); out[int(d["index"])] = np.asarray(d["window"], dtype=np.float64)
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-                raise DataError(f"bad window log line ({e})", path=path, line=lineno) from None
+    for lineno, d in iter_jsonl(path, "receiver log"):
+        try: out[int(d["index"])] = np.asarray(d["window"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
+            raise DataError(f"bad window log line ({type(e).__name__}: {e})", path=path, line=lineno) from None
     return out
 
 # %% ../../nbs/bam/41_link.ipynb #f741c7a8

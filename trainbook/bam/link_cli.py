@@ -10,9 +10,8 @@ import json
 import sys
 
 from ..core.errors import UserError
-from .runspec import load_runspec, check_role, ack_timeout_warning
-from .link import (Impairment, load_link_codec, parse_loopback, run_link_tx, run_link_rx,
-                                run_link_mock, format_stats, log_paths)
+from ..core.safeio import positive_int, positive_float, finite_float, check_output_dir
+
 
 # %% auto #0
 __all__ = ['cmd_tx', 'cmd_rx', 'register_link', 'build_parser', 'main']
@@ -22,13 +21,13 @@ def _add_common(p: argparse.ArgumentParser):
     p.add_argument("--runspec", required=True, help="RunSpec YAML/JSON (role must match the command)")
     p.add_argument("--manifest", default=None, help="bam_manifest.json (default: the RunSpec's codec.params.manifest_path)")
     p.add_argument("--radio", choices=["udp", "mock"], default="udp", help="transport (default udp)")
-    p.add_argument("--loss", type=float, default=0.0, help="injected frame loss rate, both directions")
-    p.add_argument("--corrupt", type=float, default=0.0, help="injected corruption rate (1-3 bit flips)")
-    p.add_argument("--duplicate", type=float, default=0.0, help="injected duplication rate")
+    p.add_argument("--loss", type=finite_float, default=0.0, help="injected frame loss rate, both directions")
+    p.add_argument("--corrupt", type=finite_float, default=0.0, help="injected corruption rate (1-3 bit flips)")
+    p.add_argument("--duplicate", type=finite_float, default=0.0, help="injected duplication rate")
     p.add_argument("--seed", type=int, default=0, help="seed of the injected impairments")
-    p.add_argument("--max-windows", type=int, default=None, help="override tx.max_windows")
+    p.add_argument("--max-windows", type=positive_int, default=None, help="override tx.max_windows")
     p.add_argument("--out-dir", default=None, help="override logging.out_dir")
-    p.add_argument("--max-seconds", type=float, default=600.0, help="wall-clock cap of the run")
+    p.add_argument("--max-seconds", type=positive_float, default=600.0, help="wall-clock cap of the run")
     p.add_argument("--json", action="store_true", help="also print the stats as one JSON line")
 
 def _check_rates(args):
@@ -36,6 +35,9 @@ def _check_rates(args):
         v = getattr(args, k)
         if not 0.0 <= v < 1.0: raise UserError(f"--{k} must be in [0, 1), got {v}")
     if args.max_windows is not None and args.max_windows < 1: raise UserError("--max-windows must be >= 1")
+    for k in ("latency_ms", "jitter_ms"):
+        v = getattr(args, k, None)
+        if v is not None and v < 0: raise UserError(f"--{k.replace('_', '-')} must be >= 0, got {v}")
     for k in ("max_seconds", "idle_timeout", "start_timeout"):
         v = getattr(args, k, None)
         if v is not None and v <= 0: raise UserError(f"--{k.replace('_', '-')} must be > 0, got {v}")
@@ -45,19 +47,29 @@ def _crc_note(spec):
         print("note: phy.crc_on is false; on a real radio corrupted frames would reach the decoder. "
               "The emulated transports always check a CRC-16.", file=sys.stderr)
 
+def _check_logs(spec, out_dir):
+    "The log folder must be writable before anything is sent or received (no half-run with nowhere to log)."
+    from trainbook.bam.link import log_paths
+    check_output_dir(log_paths(spec, out_dir)["rx_stats"].parent, "log folder")
+
 def _load_windows(path, spec):
     from trainbook.bam.data import read_dataset
     return read_dataset(path, W=spec.window.W)
 
 def _emit(res, as_json):
+    from trainbook.bam.link import format_stats
     print(format_stats(res), flush=True)
     if as_json: print(json.dumps(res, default=float), flush=True)
 
 # %% ../../nbs/bam/42_link_cli.ipynb #6a31623a
 def cmd_tx(args) -> int:
     "Transmit a dataset's windows (UDP to --peer, or both ends in-process with --radio mock)."
+    from trainbook.bam.link import (Impairment, load_link_codec, parse_loopback, run_link_tx, run_link_rx, run_link_mock,
+                                    format_stats, log_paths)   # numpy: loaded when a command runs, not for --help
+    from trainbook.bam.runspec import load_runspec, check_role, ack_timeout_warning
     _check_rates(args)
     spec = check_role(load_runspec(args.runspec), "tx")
+    _check_logs(spec, args.out_dir)
     codec = load_link_codec(spec, args.manifest)
     ws = _load_windows(args.dataset, spec)
     imp = Impairment(args.loss, args.corrupt, args.duplicate, args.seed)
@@ -76,8 +88,12 @@ def cmd_tx(args) -> int:
 
 def cmd_rx(args) -> int:
     "Receive, decode and log windows over UDP until max_windows, idle or --max-seconds."
+    from trainbook.bam.link import (Impairment, load_link_codec, parse_loopback, run_link_tx, run_link_rx, run_link_mock,
+                                    format_stats, log_paths)   # numpy: loaded when a command runs, not for --help
+    from trainbook.bam.runspec import load_runspec, check_role, ack_timeout_warning
     _check_rates(args)
     spec = check_role(load_runspec(args.runspec), "rx")
+    _check_logs(spec, args.out_dir)
     if args.radio == "mock":
         raise UserError("--radio mock runs both ends in one process: use `trainbook bam tx --radio mock`")
     if not args.listen: raise UserError("--listen HOST:PORT is required with --radio udp")
@@ -100,28 +116,30 @@ def register_link(bam_subparsers) -> None:
     t.add_argument("--dataset", required=True, help="dataset_raw.jsonl whose windows are sent in order")
     t.add_argument("--peer", default=None, help="receiver address HOST:PORT on loopback (--radio udp)")
     t.add_argument("--rx-runspec", default=None, help="receiver RunSpec for --radio mock (default: the TX RunSpec)")
-    t.add_argument("--latency-ms", type=float, default=0.0, help="mock radio: latency added to each frame's air time")
-    t.add_argument("--jitter-ms", type=float, default=0.0, help="mock radio: uniform jitter added to each frame")
+    t.add_argument("--latency-ms", type=finite_float, default=0.0, help="mock radio: latency added to each frame's air time")
+    t.add_argument("--jitter-ms", type=finite_float, default=0.0, help="mock radio: uniform jitter added to each frame")
     t.set_defaults(func=cmd_tx)
     r = bam_subparsers.add_parser("rx", help="receive, decode and log windows from the LoRa link emulation",
                                   description=cmd_rx.__doc__)
     _add_common(r)
     r.add_argument("--listen", default=None, help="address to bind, HOST:PORT on loopback (port 0 picks one and prints it)")
     r.add_argument("--dataset", default=None, help="the transmitted dataset, to compute reconstruction MSE")
-    r.add_argument("--idle-timeout", type=float, default=None, help="stop after this many seconds without a frame "
+    r.add_argument("--idle-timeout", type=finite_float, default=None, help="stop after this many seconds without a frame "
                    "(default max(3, 2 x (max_retries + 1) x (ack timeout + guard)))")
-    r.add_argument("--start-timeout", type=float, default=60.0, help="stop if no frame arrives within this many seconds")
+    r.add_argument("--start-timeout", type=finite_float, default=60.0, help="stop if no frame arrives within this many seconds")
     r.set_defaults(func=cmd_rx)
 
 def build_parser() -> argparse.ArgumentParser:
     "A stand-alone `bam` parser with just tx/rx (for `python -m trainbook.bam.link_cli`)."
-    p = argparse.ArgumentParser(prog="trainbook bam")
+    from trainbook.core.cli import Parser   # one-line argparse errors, as in `trainbook`
+    p = Parser(prog="trainbook bam")
     register_link(p.add_subparsers(dest="bam_command", metavar="COMMAND", required=True))
     return p
 
 def main(argv=None) -> int:
     "Run `tx`/`rx` with trainbook's CLI error convention (user errors: one line, exit 2)."
-    args = build_parser().parse_args(argv)
+    try: args = build_parser().parse_args(argv)
+    except SystemExit as e: return int(e.code or 0)   # --help, or a bad argument (one line on stderr, 2)
     try: return int(args.func(args) or 0)
     except UserError as e:
         print(f"trainbook: error: {e}", file=sys.stderr); return 2

@@ -7,21 +7,23 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, DataError
+from ..core.safeio import read_text, loads_json, loads_yaml, read_yaml_file
 
 # %% auto #0
-__all__ = ['RUNSPEC_REQUIRED', 'RUNSPEC_OPTIONAL', 'DEFAULT_MAX_PAYLOAD_BYTES', 'MAX_INFLIGHT_LIMIT', 'RAW_BYTES_PER_VALUE',
-           'FRAME_OVERHEAD_BYTES', 'ACK_FRAME_BYTES', 'AUTO_TIMEOUT_SLACK', 'coding_rate_index', 'lora_symbol_time_ms',
-           'lora_time_on_air_ms', 'lora_bit_rate_bps', 'phy_profile_table', 'PhySpec', 'WindowSpec', 'CodecSpec',
-           'TxSpec', 'LoggingSpec', 'RunSpec', 'raw_payload_bytes', 'runspec_from_dict', 'load_runspec',
-           'example_runspec_dict', 'auto_ack_timeout_ms', 'resolve_ack_timeout_ms', 'air_round_trip_ms',
-           'ack_timeout_warning', 'resolve_spec_path', 'check_role', 'runspec_summary']
+__all__ = ['RUNSPEC_REQUIRED', 'RUNSPEC_OPTIONAL', 'DEFAULT_MAX_PAYLOAD_BYTES', 'MAX_INFLIGHT_LIMIT', 'MAX_SPEC_INT',
+           'RAW_BYTES_PER_VALUE', 'RUN_ID_RE', 'FRAME_OVERHEAD_BYTES', 'ACK_FRAME_BYTES', 'AUTO_TIMEOUT_SLACK',
+           'coding_rate_index', 'lora_symbol_time_ms', 'lora_time_on_air_ms', 'lora_bit_rate_bps', 'phy_profile_table',
+           'PhySpec', 'WindowSpec', 'CodecSpec', 'TxSpec', 'LoggingSpec', 'RunSpec', 'raw_payload_bytes',
+           'runspec_from_dict', 'load_runspec', 'example_runspec_dict', 'auto_ack_timeout_ms', 'resolve_ack_timeout_ms',
+           'air_round_trip_ms', 'ack_timeout_warning', 'resolve_spec_path', 'check_role', 'runspec_summary']
 
 # %% ../../nbs/bam/40_runspec.ipynb #ae5dd4a6
 def coding_rate_index(cr) -> int:
@@ -69,11 +71,16 @@ def phy_profile_table(path, payload_bytes: int = 12, preamble: int = 8, crc_on: 
                       explicit_header: bool = True):
     "The E22 air-speed presets with computed symbol time, bit rate and air time of one data frame and its ACK."
     import pandas as pd
-    try: d = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as e: raise ConfigError(f"{path}: cannot read PHY profiles ({e})") from None
+    try: d = read_yaml_file(path, "PHY profiles")
+    except DataError as e: raise ConfigError(str(e)) from None
     rows = []
-    for p in (d or {}).get("profiles", []):
-        sf, bw, cr = int(p["sf"]), float(p["bw_hz"]), p["cr"]
+    profiles = d.get("profiles", []) if isinstance(d, dict) else None
+    if not isinstance(profiles, list) or not all(isinstance(p, dict) for p in profiles):
+        raise ConfigError(f"{path}: 'profiles' must be a list of mappings")
+    for i, p in enumerate(profiles):
+        try: sf, bw, cr = _int(p, "sf", f"profiles[{i}].", 5, 12), _num(p, "bw_hz", f"profiles[{i}].", 0, True), p["cr"]
+        except KeyError as e: raise ConfigError(f"{path}: profiles[{i}].{e.args[0]}: required key missing") from None
+        except ConfigError as e: raise ConfigError(f"{path}: {e}") from None
         ldro = p.get("ldro")
         pre = p.get("preamble_symbols") or preamble
         toa = lambda n: lora_time_on_air_ms(n, sf, bw, cr, pre, crc_on, explicit_header, ldro)
@@ -163,20 +170,27 @@ def _check_keys(d: dict, prefix: str, required, optional=()):
         if k not in known:
             raise ConfigError(f"{prefix}{k}: unknown key (expected one of {', '.join(sorted(known))})")
 
+MAX_SPEC_INT = 2 ** 31 - 1   # counts and sizes beyond this are typos, not settings
+
+def _short(v, n=40) -> str:
+    r = repr(v); return r if len(r) <= n else r[:n] + f"... ({len(r)} characters)"
+
 def _int(d, key, prefix, lo=None, hi=None):
     v = d[key]
+    hi = MAX_SPEC_INT if hi is None else hi
     if isinstance(v, bool) or not isinstance(v, int):
         if isinstance(v, float) and v.is_integer(): v = int(v)
-        else: raise ConfigError(f"{prefix}{key}: expected an integer, got {v!r}")
+        else: raise ConfigError(f"{prefix}{key}: expected an integer, got {_short(v)}")
     if lo is not None and v < lo or hi is not None and v > hi:
         rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-        raise ConfigError(f"{prefix}{key}: {v} outside {rng}")
+        raise ConfigError(f"{prefix}{key}: {_short(v)} outside {rng}")
     return v
 
 def _num(d, key, prefix, lo=None, lo_open=False):
     v = d[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ConfigError(f"{prefix}{key}: expected a number, got {v!r}")
+    try: ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+    except OverflowError: ok = False     # an integer too large for a float (400 digits)
+    if not ok: raise ConfigError(f"{prefix}{key}: expected a finite number, got {_short(v)}")
     if lo is not None and (v <= lo if lo_open else v < lo):
         raise ConfigError(f"{prefix}{key}: {v} must be {'>' if lo_open else '>='} {lo}")
     return float(v)
@@ -241,6 +255,7 @@ def _logging(d) -> LoggingSpec:
 
 # %% ../../nbs/bam/40_runspec.ipynb #3d86dbe7
 RAW_BYTES_PER_VALUE = 4
+RUN_ID_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
 
 def raw_payload_bytes(window: WindowSpec) -> int:
     "Payload size of `mode: RAW` (float32 per value)."
@@ -257,6 +272,8 @@ def runspec_from_dict(d: Any, path: str | Path | None = None) -> RunSpec:
                    mode=_str(d, "mode", "", ("RAW", "LATENT")), phy=_phy(d["phy"]), window=_window(d["window"]),
                    codec=_codec(d["codec"]), tx=_tx(d["tx"]), logging=_logging(d["logging"]),
                    max_payload_bytes=mpb, artifacts_manifest=am, path=Path(path) if path else None)
+    if not RUN_ID_RE.fullmatch(spec.run_id):   # it names the log files: no separators, no `..`
+        raise ConfigError(f"run_id: {_short(spec.run_id)} must be 1-128 letters, digits, '_', '-' or '.', not starting with '.'")
     if spec.mode == "RAW" and raw_payload_bytes(spec.window) > spec.max_payload_bytes:
         raise ConfigError(f"window.W: RAW mode sends {raw_payload_bytes(spec.window)} bytes per window "
                           f"(12 x W x 4), over max_payload_bytes={spec.max_payload_bytes}")
@@ -266,20 +283,16 @@ def runspec_from_dict(d: Any, path: str | Path | None = None) -> RunSpec:
     return spec
 
 def load_runspec(path: str | Path) -> RunSpec:
-    "Read a RunSpec from YAML (or JSON by suffix) and validate it."
+    "Read a RunSpec from YAML (or JSON by suffix): UTF-8, no duplicate keys; then validate it."
     path = Path(path)
-    try: text = path.read_text(encoding="utf-8")
-    except OSError as e: raise ConfigError(f"{path}: cannot read RunSpec ({e.strerror})") from None
+    if not path.exists(): raise ConfigError(f"{path}: cannot read RunSpec (not found)")
     try:
-        d = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', None) or e}") from None
+        text = read_text(path, "RunSpec")
+        d = loads_json(text, path) if path.suffix.lower() == ".json" else loads_yaml(text, path)
+    except DataError as e: raise ConfigError(str(e)) from None
     try: return runspec_from_dict(d, path)
     except ConfigError as e: raise ConfigError(f"{path}: {e}") from None
+
 
 # %% ../../nbs/bam/40_runspec.ipynb #bc4a2636
 def example_runspec_dict(role: str = "tx", **tx_overrides) -> dict:

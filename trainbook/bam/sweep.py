@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['SweepConfig', 'parse_hidden', 'run_id', 'expand_grid', 'finish_point', 'run_point', 'run_batch', 'batches',
-           'pareto_front', 'payload_table', 'pareto_plot', 'run_sweep', 'best_codec', 'write_phase2_record']
+           'pareto_front', 'payload_table', 'pareto_plot', 'run_sweep', 'best_codec', 'check_sweep_report',
+           'write_phase2_record']
 
 # %% ../../nbs/bam/05_sweep.ipynb #28430dc1
 import itertools, json, os, time
@@ -16,6 +17,7 @@ import numpy as np
 
 from ..core.errors import ConfigError, UserError
 from ..core.artifacts import write_json, read_json
+from ..core.safeio import read_json_file, confine
 from .data import WindowSet
 from .artifacts import BamCodec, payload_bytes, check_packing, MAX_PAYLOAD_BYTES
 from .eval import evaluate, baselines, reference_norm
@@ -54,7 +56,12 @@ def parse_hidden(h) -> list:
     "'' / 'none' → [], '32' → [32], '32,16' → [32, 16] (also accepts a list)."
     if isinstance(h, (list, tuple)): return [int(x) for x in h]
     h = str(h).strip().lower()
-    return [] if h in ("", "none", "-", "0") else [int(x) for x in h.replace("x", ",").split(",") if x]
+    if h in ("", "none", "-", "0"): return []
+    try: dims = [int(x) for x in h.replace("x", ",").split(",") if x]
+    except ValueError: dims = []
+    if not dims or any(d < 1 or d > 1 << 16 for d in dims):
+        raise ConfigError(f"hidden dims must be '' / 'none' or sizes 1..65536 like '32' or '32x16', got {h[:40]!r}")
+    return dims
 
 def run_id(spec: dict) -> str:
     h = "-".join(map(str, spec["hidden_dims"])) or "none"
@@ -88,11 +95,22 @@ def _trainer_configs(spec: dict, cfg: SweepConfig):
         return FebamConfig(**common, encode_cycles=spec["encode_cycles"], decode_cycles=spec["decode_cycles"], **cfg.febam)
     return GradientConfig(**{"linear_fallback": False, **common, **cfg.gradient})   # the grid has its own linear points
 
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e308 and v == v
+
+def _row_ok(r) -> bool:
+    "A sweep row with the fields the report and `record` use, of the right types."
+    return (isinstance(r, dict) and isinstance(r.get("run_id"), str) and r.get("status") in ("ok", "failed")
+            and isinstance(r.get("payload_bytes"), int) and not isinstance(r.get("payload_bytes"), bool)
+            and (r["status"] != "ok" or (_finite(r.get("mse_z")) and isinstance(r.get("manifest"), str))))
+
 def _reuse(spec, out_root, cfg):
     ev_path = Path(out_root) / "runs" / spec["run_id"] / "eval.json"
     if ev_path.exists() and not cfg.force:
-        try: return {**read_json(ev_path, "bam_sweep_point")["row"], "reused": True}
-        except UserError: pass  # corrupt: retrain
+        try: d = read_json_file(ev_path, "sweep point")
+        except UserError: return None   # corrupt or not UTF-8: retrain
+        row = d.get("row") if isinstance(d, dict) and d.get("schema") == "bam_sweep_point" else None
+        if isinstance(row, dict) and row.get("run_id") == spec["run_id"] and _row_ok(row): return {**row, "reused": True}
     return None
 
 def finish_point(spec: dict, ws: WindowSet, out_root, cfg: SweepConfig, trained, t0: float) -> dict:
@@ -249,37 +267,59 @@ def best_codec(report: dict, budget_bytes: int, out_dir=None) -> dict:
     return min(ok, key=lambda r: r["mse_z"])
 
 # %% ../../nbs/bam/05_sweep.ipynb #a6c0cad0
+def check_sweep_report(report, path):
+    "The parts of `sweep_report.json` that `record` reads, with their types; anything else is one line naming the file."
+    if not isinstance(report, dict) or report.get("schema", "bam_sweep_report") != "bam_sweep_report":
+        raise UserError(f"{path}: not a bam sweep report (expected schema 'bam_sweep_report')")
+    runs, table, cfg = report.get("runs"), report.get("payload_table"), report.get("config")
+    if not isinstance(runs, list) or not all(_row_ok(r) for r in runs):
+        raise UserError(f"{path}: 'runs' must be a list of sweep rows (run_id, status, payload_bytes, mse_z, manifest)")
+    if not isinstance(table, list) or not all(isinstance(r, dict) for r in table) or not isinstance(cfg, dict) \
+            or not isinstance(report.get("dataset", {}), dict):
+        raise UserError(f"{path}: 'payload_table', 'config' and 'dataset' must be a list of rows and mappings")
+    if not _finite(cfg.get("train_ratio")) or not isinstance(cfg.get("split_seed"), int):
+        raise UserError(f"{path}: config.train_ratio and config.split_seed must be numbers")
+    return report
+
 def write_phase2_record(path, report: dict, sweep_dir, budget_bytes: int, sample_hz: float | None = None,
                         record_id: str | None = None) -> Path:
     "Write the phase-2 record YAML for the best run of `report` whose payload fits `budget_bytes` (paths relative to the record)."
     import datetime, yaml
     from trainbook.core.artifacts import atomic_write
+    check_sweep_report(report, Path(sweep_dir) / "sweep_report.json")
     best = best_codec(report, budget_bytes)
-    man = Path(sweep_dir) / best["manifest"]
+    # the report names its codecs by path: they stay inside the sweep folder (and load with their hashes checked)
+    man = confine(best["manifest"], sweep_dir, what=f"{Path(sweep_dir) / 'sweep_report.json'}: run {best['run_id']!r} manifest")
     codec = BamCodec.from_manifest(man)
-    ev = read_json(man.parent / "eval.json", "bam_sweep_point")["eval"]
-    tab = {r["payload_bytes"]: r for r in report["payload_table"]}.get(best["payload_bytes"], {})
-    ds = report.get("dataset", {})
-    shapes = [codec.window_len] + [Wm.shape[0] for Wm, _ in codec.layers]
-    import os
-    rel = lambda q: os.path.relpath(Path(q).resolve(), Path(path).resolve().parent)  # portable: relative to the record
-    rec = {"record_id": record_id or f"phase2_{datetime.date.today():%Y%m%d}_001", "phase": "phase2",
-           "dataset": {"path": rel(ds["source"]) if ds.get("source") else None, "run_id": ds.get("run_id")},
-           "preprocessing": {"norm_path": rel(man.parent / "norm.json"), "norm_source": "training_split",
-                             "train_split": {"method": "hash_window_id", "train_ratio": report["config"]["train_ratio"],
-                                             "split_seed": report["config"]["split_seed"]}},
-           "window": {"dims": 12, "W": codec.window_W, "stride": ds.get("stride") or codec.window_stride,
-                      "sample_hz": float(sample_hz or ds.get("sample_hz") or 1.0)},
-           "model": {"model_id": best["run_id"], "model_format": "layer_npz_v1", "trainer": best["trainer"],
-                     "layers": "-".join(map(str, shapes)), "latent_dim": codec.latent_dim, "delta": codec.delta,
-                     "encode_cycles": codec.encode_cycles, "decode_cycles": codec.decode_cycles},
-           "packing": {"type": codec.packing, "scale": codec.scale, "payload_bytes": codec.payload_bytes},
-           "artifacts": {"model_dir": rel(man.parent), "manifest_path": rel(man),
-                         "layer_files": [f"layer_{i}.npz" for i in range(len(codec.layers))]},
-           "results": {"subset": ev["subset"], "n_windows": ev["n_windows"], "mae": ev["mae_raw"], "mse": ev["mse_raw"],
-                       "mae_z": ev["mae_z"], "mse_z": ev["mse_z"], "saturation_rate": ev.get("saturation_rate"),
-                       "pca_mse_z_same_payload": tab.get("pca_mse_z"), "train_mean_mse_z": tab.get("mean_mse_z"),
-                       "notes": f"best of {len(report['runs'])} sweep runs within {budget_bytes} B; raw mae/mse in dataset units "
-                                f"(deg, m, m/s^2, deg/s), z-scored with train-split statistics"}}
+    ev = read_json_file(man.parent / "eval.json", "sweep point")
+    ev = ev.get("eval") if isinstance(ev, dict) else None
+    if not isinstance(ev, dict) or not all(_finite(ev.get(k)) for k in ("n_windows", "mae_raw", "mse_raw", "mae_z", "mse_z")):
+        raise UserError(f"{man.parent / 'eval.json'}: lacks the eval metrics (n_windows, mae/mse raw and z) of its codec")
+    try:
+        tab = {r["payload_bytes"]: r for r in report["payload_table"]}.get(best["payload_bytes"], {})
+        ds = report.get("dataset", {})
+        shapes = [codec.window_len] + [Wm.shape[0] for Wm, _ in codec.layers]
+        import os
+        rel = lambda q: os.path.relpath(Path(q).resolve(), Path(path).resolve().parent)  # portable: relative to the record
+        rec = {"record_id": record_id or f"phase2_{datetime.date.today():%Y%m%d}_001", "phase": "phase2",
+               "dataset": {"path": rel(ds["source"]) if ds.get("source") else None, "run_id": ds.get("run_id")},
+               "preprocessing": {"norm_path": rel(man.parent / "norm.json"), "norm_source": "training_split",
+                                 "train_split": {"method": "hash_window_id", "train_ratio": report["config"]["train_ratio"],
+                                                 "split_seed": report["config"]["split_seed"]}},
+               "window": {"dims": 12, "W": codec.window_W, "stride": ds.get("stride") or codec.window_stride,
+                          "sample_hz": float(sample_hz or ds.get("sample_hz") or 1.0)},
+               "model": {"model_id": best["run_id"], "model_format": "layer_npz_v1", "trainer": best["trainer"],
+                         "layers": "-".join(map(str, shapes)), "latent_dim": codec.latent_dim, "delta": codec.delta,
+                         "encode_cycles": codec.encode_cycles, "decode_cycles": codec.decode_cycles},
+               "packing": {"type": codec.packing, "scale": codec.scale, "payload_bytes": codec.payload_bytes},
+               "artifacts": {"model_dir": rel(man.parent), "manifest_path": rel(man),
+                             "layer_files": [f"layer_{i}.npz" for i in range(len(codec.layers))]},
+               "results": {"subset": ev["subset"], "n_windows": ev["n_windows"], "mae": ev["mae_raw"], "mse": ev["mse_raw"],
+                           "mae_z": ev["mae_z"], "mse_z": ev["mse_z"], "saturation_rate": ev.get("saturation_rate"),
+                           "pca_mse_z_same_payload": tab.get("pca_mse_z"), "train_mean_mse_z": tab.get("mean_mse_z"),
+                           "notes": f"best of {len(report['runs'])} sweep runs within {budget_bytes} B; raw mae/mse in dataset units "
+                                    f"(deg, m, m/s^2, deg/s), z-scored with train-split statistics"}}
+    except (KeyError, TypeError, ValueError) as e:   # a hand-edited report: one line, not a traceback
+        raise UserError(f"{Path(sweep_dir) / 'sweep_report.json'}: unexpected content ({type(e).__name__}: {e})") from None
     with atomic_write(path) as fh: yaml.safe_dump(rec, fh, sort_keys=False)
     return Path(path)

@@ -7,14 +7,20 @@ __all__ = ['cast_value', 'from_dict', 'to_dict', 'apply_overrides', 'read_yaml',
            'config_from_args']
 
 # %% ../../nbs/core/02_config.ipynb #300c2efc
-import argparse, dataclasses, types, typing
+import argparse, dataclasses, math, types, typing
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import yaml
 from .errors import ConfigError
+from .safeio import loads_yaml, read_yaml_file
 
 # %% ../../nbs/core/02_config.ipynb #b7bd5d9d
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+_MAX_INT = 2 ** 63 - 1   # what a tensor index or a numpy int64 can hold
+
+def _finite(f, v, key):
+    if not math.isfinite(f): raise ConfigError(f"config key '{key}': expected a finite float, got {v!r}")
+    return f
 
 def _cast_scalar(v, tp, key):
     if tp is Any or tp is object: return v
@@ -23,31 +29,52 @@ def _cast_scalar(v, tp, key):
         if isinstance(v, (int, float)) and v in (0, 1): return bool(v)
         if isinstance(v, str) and v.strip().lower() in _TRUE | _FALSE: return v.strip().lower() in _TRUE
     elif tp is int:
+        r = None
         if isinstance(v, bool): pass
-        elif isinstance(v, int): return v
-        elif isinstance(v, float) and v.is_integer(): return int(v)
+        elif isinstance(v, int): r = v
+        elif isinstance(v, float) and v.is_integer(): r = int(v)
         elif isinstance(v, str):
-            try: return int(v.strip())
+            try: r = int(v.strip())
             except ValueError:
                 try:
                     f = float(v)
-                    if f.is_integer(): return int(f)
+                    if f.is_integer(): r = int(f)
                 except ValueError: pass
+        if r is not None:
+            if abs(r) > _MAX_INT: raise ConfigError(f"config key '{key}': expected int, got an integer of {len(str(abs(r)))} digits")
+            return r
     elif tp is float:
         if isinstance(v, bool): pass
-        elif isinstance(v, (int, float)): return float(v)
+        elif isinstance(v, (int, float)):
+            try: return _finite(float(v), v, key)
+            except OverflowError: pass
         elif isinstance(v, str):
-            try: return float(v.strip())
+            try: return _finite(float(v.strip()), v, key)
             except ValueError: pass
     elif tp is str:
         if isinstance(v, (str, int, float)) and not isinstance(v, bool): return str(v)
     elif tp is Path:
         if isinstance(v, (str, Path)): return Path(v)
     else: raise ConfigError(f"config key '{key}': unsupported type {tp}")
-    raise ConfigError(f"config key '{key}': expected {tp.__name__}, got {v!r}")
+    shown = repr(v) if not isinstance(v, int) or abs(v) < 10 ** 30 else f"an integer of {len(str(abs(v)))} digits"
+    raise ConfigError(f"config key '{key}': expected {tp.__name__}, got {shown[:80]}")
 
-def cast_value(v, tp, key="value"):
-    "Cast `v` to the annotated type `tp` (scalars, Optional, Literal, list/tuple/dict, dataclasses)."
+_BOUNDS = {"min": (">=", lambda v, b: v >= b), "gt": (">", lambda v, b: v > b),
+           "max": ("<=", lambda v, b: v <= b), "lt": ("<", lambda v, b: v < b)}
+
+def _check_bounds(v, meta, key):
+    "Refuse a number outside the field's `metadata` bounds (`min`, `gt`, `max`, `lt`)."
+    if isinstance(v, bool) or not isinstance(v, (int, float)): return v
+    for name, (op, ok) in _BOUNDS.items():
+        if name in meta and not ok(v, meta[name]): raise ConfigError(f"config key '{key}': must be {op} {meta[name]}, got {v!r}")
+    return v
+
+def cast_value(v, tp, key="value", meta=None):
+    "Cast `v` to the annotated type `tp` (scalars, Optional, Literal, list/tuple/dict, dataclasses); `meta` bounds numbers."
+    out = _cast_value(v, tp, key)
+    return _check_bounds(out, meta, key) if meta else out
+
+def _cast_value(v, tp, key):
     origin, args = get_origin(tp), get_args(tp)
     if origin in (Union, types.UnionType):
         if v is None and type(None) in args: return None
@@ -56,6 +83,7 @@ def cast_value(v, tp, key="value"):
         for a in (a for a in args if a is not type(None)):
             try: return cast_value(v, a, key)
             except ConfigError as e: errs.append(str(e))
+        if len(errs) == 1: raise ConfigError(errs[0])
         raise ConfigError(f"config key '{key}': {v!r} fits none of {[getattr(a,'__name__',str(a)) for a in args]}")
     if origin is Literal:
         for a in args:
@@ -91,7 +119,7 @@ def from_dict(cls, d: dict | None, prefix=""):
     hints, fields = get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = [k for k in d if k not in fields]
     if unknown: raise ConfigError(f"unknown config key '{prefix}{unknown[0]}' (known: {', '.join(fields)})")
-    kw = {k: cast_value(v, hints[k], prefix + k) for k, v in d.items()}
+    kw = {k: cast_value(v, hints[k], prefix + k, fields[k].metadata) for k, v in d.items()}
     missing = [n for n, f in fields.items() if n not in kw and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
     if missing: raise ConfigError(f"config key '{prefix}{missing[0]}' is required")
@@ -125,17 +153,16 @@ def apply_overrides(d: dict, overrides) -> dict:
         for o in overrides or []:
             if "=" not in o: raise ConfigError(f"override '{o}' is not KEY=VALUE")
             k, v = o.split("=", 1)
-            pairs.append((k.strip().replace("-", "_"), yaml.safe_load(v) if v.strip() else v))
+            pairs.append((k.strip().replace("-", "_"), loads_yaml(v, f"--set {o}") if v.strip() else v))
         items = pairs
     for k, v in items: _set_dotted(d, k, v)
     return d
 
 def read_yaml(path) -> dict:
-    "A YAML mapping from `path`, with file-named errors."
+    "A YAML mapping from `path`, with file-named errors (not UTF-8, invalid YAML, duplicate keys: `safeio.read_yaml_file`)."
     p = Path(path)
     if not p.exists(): raise ConfigError(f"{p}: config file not found")
-    try: d = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e: raise ConfigError(f"{p}: invalid YAML: {e}".splitlines()[0]) from None
+    d = read_yaml_file(p, "config")
     if d is None: return {}
     if not isinstance(d, dict): raise ConfigError(f"{p}: expected a mapping at the top level")
     return d
@@ -167,9 +194,17 @@ def add_config_args(parser: argparse.ArgumentParser, cls, skip=()):
         opts = sorted({f"--{f.name}", f"--{f.name.replace('_', '-')}"})
         is_list = get_origin(tp) in (list, tuple)
         help_ = f.metadata.get("help", "") if f.metadata else ""
-        parser.add_argument(*opts, dest=f"cfg__{f.name}", default=argparse.SUPPRESS,
+        parser.add_argument(*opts, dest=f"cfg__{f.name}", default=argparse.SUPPRESS, type=None if is_list else _arg_type(tp, f),
                             nargs="+" if is_list else None, metavar=f.name.upper(), help=help_)
     return parser
+
+def _arg_type(tp, f):
+    "An argparse `type=` that casts and bounds-checks like `from_dict`, so `--epochs -1` fails while parsing."
+    def conv(s):
+        try: return cast_value(s, tp, f.name, f.metadata)
+        except ConfigError as e: raise argparse.ArgumentTypeError(str(e).replace(f"config key '{f.name}': ", "")) from None
+    conv.__name__ = getattr(tp, "__name__", "value")
+    return conv
 
 def config_from_args(cls, args: argparse.Namespace):
     "Build `cls`: YAML file < `--set` overrides < explicit `--field` options."

@@ -4,16 +4,16 @@
 
 # %% auto #0
 __all__ = ['list_pipelines', 'resolve_out_dir', 'save_run_metrics', 'run_params', 'notebook_params', 'check_params',
-           'cuda_available', 'resolve_device', 'run_pipeline', 'list_runs', 'headline', 'last_seconds', 'runs_table',
-           'format_runs', 'run_all']
+           'check_param_types', 'cuda_available', 'resolve_device', 'run_pipeline', 'list_runs', 'headline',
+           'last_seconds', 'runs_table', 'format_runs', 'run_all']
 
 # %% ../../nbs/core/07_runs.ipynb #27a952a5
-import datetime, os, sys, tempfile, time
+import ast, datetime, math, os, sys, tempfile, time
 from pathlib import Path
-import yaml
 from .artifacts import read_json, write_json, write_manifest
 from .errors import UserError
 from .paths import artifacts_dir, configs_dir, pipelines_dir
+from .safeio import check_output_dir, read_yaml_file
 
 # %% ../../nbs/core/07_runs.ipynb #5406aefb
 def list_pipelines() -> list[str]:
@@ -39,30 +39,81 @@ def run_params(name: str, overrides: dict | None = None, quick: bool = False) ->
     p = configs_dir() / "runs" / f"{name}.yaml"
     base = {}
     if p.exists() and not quick:
-        base = yaml.safe_load(p.read_text()) or {}
+        base = read_yaml_file(p, "run config") or {}      # duplicate keys and bad bytes refused, naming the line
         if not isinstance(base, dict): raise UserError(f"{p}: expected a mapping of notebook parameters")
+        bad = [k for k in base if not isinstance(k, str)]
+        if bad: raise UserError(f"{p}: parameter names are text, got {bad[0]!r}")
     return {**base, **(overrides or {})}
 
 # %% ../../nbs/core/07_runs.ipynb #166a231a
-def notebook_params(nb) -> dict:
-    "The `parameters` cell of notebook `nb`: {name: default as written}."
+def _parameters(nb) -> list:
+    "papermill's view of the `parameters` cell of notebook `nb` (name, inferred_type_name, default, help)."
     import nbformat
     from papermill.translators import PythonTranslator
     cells = [c for c in nbformat.read(str(nb), as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
     if not cells: raise UserError(f"{Path(nb).name}: no cell tagged `parameters`")
-    return {p.name: p.default for p in PythonTranslator.inspect(cells[0])}
+    return PythonTranslator.inspect(cells[0])
+
+def notebook_params(nb) -> dict:
+    "The `parameters` cell of notebook `nb`: {name: default as written}."
+    return {p.name: p.default for p in _parameters(nb)}
 
 def check_params(nb, params: dict):
     "Raise UserError naming every key of `params` that the pipeline notebook `nb` has no parameter for."
-    import nbformat
-    from papermill.translators import PythonTranslator
-    cells = [c for c in nbformat.read(str(nb), as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
-    if not cells: raise UserError(f"{Path(nb).name}: no cell tagged `parameters`")
-    known = {p.name for p in PythonTranslator.inspect(cells[0])}   # what papermill itself can see
+    known = {p.name for p in _parameters(nb)}   # what papermill itself can see
     unknown = sorted(set(params) - known - {"out_dir"})
     if unknown:
         raise UserError(f"{Path(nb).name}: unknown parameter(s) {', '.join(unknown)} "
                         f"(the parameters cell defines: {', '.join(sorted(known)) or 'nothing'})")
+
+# %% ../../nbs/core/07_runs.ipynb #g18typ02
+_ANY = object()
+_KINDS = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict, "tuple": list}
+
+def _kind(p):
+    "The type a parameter's value must have (from its annotation, else its default's literal), or _ANY."
+    try: d = ast.literal_eval(p.default)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError): d = _ANY
+    if d is None: return _ANY
+    if p.inferred_type_name in _KINDS: return _KINDS[p.inferred_type_name]
+    if d is _ANY: return _ANY
+    return {tuple: list}.get(type(d), type(d)) if type(d) in (int, float, str, bool, list, tuple, dict) else _ANY
+
+def _fit(kind, v, raw):
+    "`v` converted to `kind`, or raise ValueError."
+    if kind is _ANY: return v
+    if kind is bool:
+        if isinstance(v, bool): return v
+    elif kind is int:
+        if isinstance(v, int) and not isinstance(v, bool): return v
+        if isinstance(v, float) and v.is_integer(): return int(v)
+    elif kind is float:
+        if isinstance(v, str):
+            try: v = float(v)
+            except ValueError: pass
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v): return float(v) if isinstance(v, float) else v
+    elif kind is str:
+        if isinstance(v, str): return v
+        if raw is not None: return raw
+        if isinstance(v, (int, float)) and not isinstance(v, bool): return str(v)
+    elif kind is list:
+        if isinstance(v, (list, tuple)): return list(v)
+    elif kind is dict:
+        if isinstance(v, dict): return v
+    raise ValueError
+
+def check_param_types(nb, params: dict, raw: dict | None = None) -> dict:
+    "`params` fitted to the types of the `parameters` cell of `nb`; UserError naming the first that does not fit."
+    kinds = {p.name: _kind(p) for p in _parameters(nb)}
+    out = {}
+    for k, v in params.items():
+        r = (raw or {}).get(k)
+        try: out[k] = _fit(kinds.get(k, _ANY), v, r)
+        except ValueError:
+            want = {float: "a finite float"}.get(kinds[k], kinds[k].__name__)
+            shown = repr(r if r is not None else v)
+            raise UserError(f"{Path(nb).name}: parameter '{k}': expected {want}, got {shown[:60]}") from None
+    return out
 
 # %% ../../nbs/core/07_runs.ipynb #af30a31a
 def cuda_available() -> bool:
@@ -95,15 +146,17 @@ def _reported_device(out):
     except (UserError, KeyError): return None
 
 def run_pipeline(name: str, params: dict | None = None, out=None, quick: bool = False,
-                 kernel_name: str | None = None, log_output: bool = False) -> dict:
-    "Execute pipeline `name` with papermill into a run folder; returns the `run.json` record."
+                 kernel_name: str | None = None, log_output: bool = False, raw: dict | None = None) -> dict:
+    "Execute pipeline `name` with papermill into a run folder; returns the `run.json` record. `raw`: the `-p` values as typed."
     import papermill as pm
     from trainbook.core.report import render_report
+    if name not in list_pipelines():     # a name, never a path: `../core/09_cli` or `/tmp/evil` is not a pipeline
+        raise UserError(f"unknown pipeline {name!r} (available: {', '.join(list_pipelines()) or 'none'})")
     nb = pipelines_dir() / f"{name}.ipynb"
-    if not nb.exists():
-        raise UserError(f"unknown pipeline '{name}' (available: {', '.join(list_pipelines()) or 'none'})")
     params = run_params(name, params, quick)
     check_params(nb, params)             # before the run folder exists: a typo leaves nothing behind
+    params = check_param_types(nb, params, raw)   # and so does a value of the wrong type
+    if out: check_output_dir(out, "run folder")
     declared = notebook_params(nb)
     if "device" in declared:             # the notebook trains where we say: pass the resolved name, record it
         import ast
@@ -135,23 +188,31 @@ def run_pipeline(name: str, params: dict | None = None, out=None, quick: bool = 
     return {**rec, "out_dir": str(out)}
 
 # %% ../../nbs/core/07_runs.ipynb #c1ade84b
-def _run_row(rj: Path) -> dict | None:
-    try: rec = read_json(rj, "run_record")
-    except UserError: return None
+def _run_row(rj: Path, warn=None) -> dict | None:
+    "The `trainbook runs` row of one `run.json`; None (and a line to `warn`, naming the file) when it is unreadable."
+    try:
+        rec = read_json(rj, "run_record")
+        bad = [k for k, t in (("pipeline", str), ("status", str), ("seconds", (int, float))) if not isinstance(rec.get(k), t)]
+        if bad: raise UserError(f"{rj}: no valid '{bad[0]}'")
+    except UserError as e:
+        if warn: warn(f"{e} (skipped)")
+        return None
     m = {}
     if (rj.parent / "metrics.json").exists():
         try: m = read_json(rj.parent / "metrics.json", "run_metrics").get("metrics", {})
-        except UserError: pass
+        except UserError as e:
+            if warn: warn(f"{e} (metrics left out)")
+    m = {k: v for k, v in m.items() if isinstance(v, (int, float, str, bool, type(None)))} if isinstance(m, dict) else {}
     m.pop("device", None)
     report = rj.parent / "report.html"
     return {"pipeline": rec["pipeline"], "run": rj.parent.name, "status": rec["status"], "seconds": rec["seconds"],
             "device": rec.get("device"), **m, "report": str(report) if report.exists() else None}
 
-def list_runs(root=None, latest: bool = False):
+def list_runs(root=None, latest: bool = False, warn=None):
     "A DataFrame of past runs (newest first) with status, wall time, device, headline metrics and report; `latest`: one per pipeline."
     import pandas as pd
     root = Path(root) if root else artifacts_dir() / "runs"
-    rows = [r for rj in sorted(root.glob("*/*/run.json")) if (r := _run_row(rj)) is not None]
+    rows = [r for rj in sorted(root.glob("*/*/run.json")) if (r := _run_row(rj, warn)) is not None]
     df = pd.DataFrame(rows)
     if not len(df): return df
     df = df.sort_values("run", ascending=False, ignore_index=True)

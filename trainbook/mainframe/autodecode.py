@@ -73,6 +73,8 @@ def decode_predicted_file(source, checkpoint, record_format='rdw', codepage: str
 def cmd_train_multitask(args) -> int:
     "Train the multi-task model; print the held-out headline figures."
     from trainbook.core.config import apply_overrides, from_dict, read_yaml
+    from trainbook.core.safeio import check_output_dir
+    from trainbook.mainframe.copybook import read_copybook
     from trainbook.mainframe.multitask import MultiTaskConfig, parse_real_spec, train_multitask
     d = apply_overrides(read_yaml(args.config) if args.config else {}, list(args.overrides))
     for key, val in (("output_dir", args.output_dir), ("seed", args.seed), ("real_format", args.real_format)):
@@ -81,7 +83,10 @@ def cmd_train_multitask(args) -> int:
         if val is not None: d.setdefault("train", {})[key] = val
     if args.real: d["real"] = list(d.get("real", [])) + list(args.real)
     cfg = from_dict(MultiTaskConfig, d)
-    for spec in cfg.real: parse_real_spec(spec)   # fail fast on a bad spec or a missing file
+    for spec in cfg.real:                         # fail fast on a bad spec, a missing file or a copybook that does not parse
+        book = parse_real_spec(spec)[2]
+        if book is not None: read_copybook(book)
+    check_output_dir(cfg.output_dir)              # ... or an output folder that is a file or cannot be written
     m = train_multitask(cfg)
     for name, t in m["test"].items():
         mm, hh = t["model"], t["heuristic"]
@@ -102,8 +107,10 @@ def cmd_decode_predicted(args) -> int:
     from trainbook.core.artifacts import atomic_write
     from trainbook.mainframe.decode import json_line
     from trainbook.mainframe.records import ReadStats
+    from trainbook.core.safeio import check_output_file
     p = Path(args.file)
     if not p.is_file(): raise UserError(f"{p}: file not found")
+    if args.output: check_output_file(args.output)
     stats = ReadStats()
     rows = decode_predicted_file(p, args.checkpoint, args.record_format or 'rdw', getattr(args, 'codepage_override', None),
                                  args.max_records, getattr(args, 'device', 'cpu'), args.on_error, stats)
@@ -112,7 +119,8 @@ def cmd_decode_predicted(args) -> int:
         for r in rows: f.write(json_line(r) + '\n'); n += 1
         return n
     if args.output:
-        with atomic_write(args.output) as f: n = write(f)
+        from trainbook.mainframe.tables import _sigterm_unwinds   # SIGTERM removes the temporary output, as Ctrl-C does
+        with _sigterm_unwinds(), atomic_write(args.output) as f: n = write(f)
     else: n = write(sys.stdout)
     print(f"decoded {n} records with the predicted layout" + (f"; {stats.summary()}" if stats.errors else ''), file=sys.stderr)
     return 0
@@ -125,8 +133,10 @@ def cmd_infer_copybook(args) -> int:
     if not p.is_file(): raise UserError(f"{p}: file not found")
     if args.tagger == 'model' and not args.checkpoint: raise UserError("infer-copybook needs --checkpoint CKPT (or --tagger heuristic)")
     if args.sample < 1: raise UserError(f"--sample must be >= 1, not {args.sample}")
-    ic = infer_copybook(p, args.checkpoint, args.record_format, args.sample, args.seed, _resolve_device(args.device), args.tagger)
+    from trainbook.core.safeio import check_output_file
     side = args.json or (Path(args.out).with_suffix('.json') if args.out else None)
+    for out in filter(None, (args.out, side)): check_output_file(out)   # before the sample is read and tagged
+    ic = infer_copybook(p, args.checkpoint, args.record_format, args.sample, args.seed, _resolve_device(args.device), args.tagger)
     if args.out: ic.save(cob=args.out)
     else: sys.stdout.write(ic.text)
     if side: ic.save(sidecar=side)
@@ -139,7 +149,7 @@ def cmd_infer_copybook(args) -> int:
 
 def cmd_score_copybook(args) -> int:
     "`score-copybook INFERRED TRUE --data FILE`: field exact, boundary P/R/F1, value agreement, and the fields not exactly right."
-    from trainbook.mainframe.copyinfer import score_copybook
+    from trainbook.mainframe.copyscore import score_copybook
     from trainbook.mainframe.records import read_records
     for f in (args.inferred, args.true, args.data):
         if not Path(f).is_file(): raise UserError(f"{f}: file not found")
@@ -174,11 +184,12 @@ def _decode_dispatch(original):
 
 def register_multitask_cli(train_sub, domain_sub):
     "Add `train multitask` (to `mainframe train`'s subparsers), `infer`, and `--checkpoint` decoding to `mainframe`'s subparsers."
+    from trainbook.core.safeio import nonneg_int, positive_int   # counts and sizes: a bad value is an argparse error (one line, exit 2)
     t = train_sub.add_parser("multitask", help="train the multi-task tagger (writes multihead.pt, multihead_metrics.json)")
     t.add_argument("--output-dir", default=None, help="where multihead.pt and multihead_metrics.json go")
     t.add_argument("--config", default=None, help="YAML with MultiTaskConfig keys")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a (nested) config key, e.g. model.d_model=128")
-    t.add_argument("--epochs", type=int, default=None); t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--epochs", type=positive_int, default=None); t.add_argument("--seed", type=nonneg_int, default=None)
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     t.add_argument("--real", action="append", default=[], metavar="CP=PATH[:COPYBOOK]",
                    help="a real dump in codepage CP, labelled from COPYBOOK when given (repeatable)")
@@ -188,7 +199,7 @@ def register_multitask_cli(train_sub, domain_sub):
     q = domain_sub.add_parser("infer", help="tag fields, boundaries and codepage of every record with a multihead checkpoint")
     q.add_argument("file")
     q.add_argument("--checkpoint", required=True, help="multihead.pt from `trainbook mainframe train multitask`")
-    q.add_argument("--max-records", type=int, default=None)
+    q.add_argument("--max-records", type=positive_int, default=None)
     q.add_argument("--record-format", default="rdw", help="rdw | rdw-le | rdw-excl | bdw | fixed:N (optionally ,start=N,end=N)")
     q.add_argument("--format", choices=["json", "jsonl", "arrow"], default="jsonl")
     q.add_argument("--include-confidence", action="store_true", help="per-span tag probability and per-codepage probabilities")
@@ -196,14 +207,14 @@ def register_multitask_cli(train_sub, domain_sub):
                    help="bad records: stop with the byte offset (fail, default) or skip, count and report")
     q.add_argument("--output", default=None, help="output file (default stdout)")
     q.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
-    q.add_argument("--batch-records", type=int, default=256, help="records read and scored per chunk (bounds memory); a chunk's records are read together, as one file")
+    q.add_argument("--batch-records", type=positive_int, default=256, help="records read and scored per chunk (bounds memory); a chunk's records are read together, as one file")
     q.set_defaults(func=_cmd_infer)
 
     d = domain_sub.choices.get("decode")
     if d is None:
         d = domain_sub.add_parser("decode", help="decode records to JSONL with the predicted layout of a multihead checkpoint")
         d.add_argument("file"); d.add_argument("--copybook", default=None)
-        d.add_argument("--record-format", default=None); d.add_argument("--max-records", type=int, default=None)
+        d.add_argument("--record-format", default=None); d.add_argument("--max-records", type=positive_int, default=None)
         d.add_argument("--output", default=None)
         d.add_argument("--on-error", choices=["fail", "skip"], default="fail")
         d.add_argument("--codepage", default=None)
@@ -216,8 +227,8 @@ def register_multitask_cli(train_sub, domain_sub):
     c.add_argument("file")
     c.add_argument("--checkpoint", default=None, help="multihead.pt (not needed with --tagger heuristic)")
     c.add_argument("--record-format", default="rdw", help="rdw | rdw-le | rdw-excl | bdw | fixed:N (optionally ,start=N,end=N)")
-    c.add_argument("--sample", type=int, default=1000, help="records read, spread over the whole file (default 1000)")
-    c.add_argument("--seed", type=int, default=0, help="seed of the sample")
+    c.add_argument("--sample", type=positive_int, default=1000, help="records read, spread over the whole file (default 1000)")
+    c.add_argument("--seed", type=nonneg_int, default=0, help="seed of the sample")
     c.add_argument("--tagger", choices=["model", "heuristic"], default="model", help="heuristic: the nibble-pattern baseline, no checkpoint")
     c.add_argument("--out", default=None, help="copybook file (default: stdout), written atomically")
     c.add_argument("--json", default=None, help="sidecar JSON (codepage, confidences, record-type rule); default: beside --out as .json")
@@ -229,7 +240,7 @@ def register_multitask_cli(train_sub, domain_sub):
     s.add_argument("true", help="the true copybook")
     s.add_argument("--data", required=True, help="the dump whose records are decoded with both")
     s.add_argument("--record-format", default="rdw", help="rdw | rdw-le | rdw-excl | bdw | fixed:N")
-    s.add_argument("--max-records", type=int, default=None)
+    s.add_argument("--max-records", type=positive_int, default=None)
     s.add_argument("--codepage", default="cp037")
     s.add_argument("--real", default=None, metavar="NAME", help="a Cobrix test file name (e.g. test17): use its REDEFINES/segment choice for the true layout")
     s.add_argument("--json", action="store_true", help="print the whole score (per-field rows included) as JSON")

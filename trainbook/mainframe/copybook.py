@@ -461,12 +461,19 @@ def _check_depending(items, fields, path):
         if it.depending_on and it.depending_on.upper() not in names:
             raise DataError(f"OCCURS DEPENDING ON {it.depending_on}: no such field", path=path, line=it.line)
 
+_NOT_TEXT = re.compile(rb'[\x00-\x08\x0e-\x19\x1b-\x1f\x7f]')   # control bytes; tab, CR/LF, FF and DOS EOF (0x1A) are text
+
 def read_copybook(path, free_format: bool | None = None) -> Layout:
-    "Parse a copybook file (any 8-bit text; decoded as Latin-1 if not UTF-8)."
+    """Parse a copybook file (any 8-bit text; decoded as Latin-1 if not UTF-8). A control byte (a binary file, or a
+    copybook still in EBCDIC) is refused with its line and byte offset."""
+    from trainbook.core.safeio import read_bytes
     p = Path(path)
     if not p.exists(): raise DataError("no such copybook", path=p)
     if p.is_dir(): raise DataError("is a directory, expected a copybook file", path=p)
-    raw = p.read_bytes()
+    raw = read_bytes(p, "copybook")
+    if m := _NOT_TEXT.search(raw):
+        raise DataError(f"control byte 0x{raw[m.start()]:02X}: not a text copybook (a binary file, or one still in EBCDIC?)",
+                        path=p, line=raw.count(b'\n', 0, m.start()) + 1, offset=m.start())
     try: text = raw.decode('utf-8')
     except UnicodeDecodeError: text = raw.decode('latin-1')
     return parse_copybook(text, path=p, free_format=free_format)

@@ -6,21 +6,20 @@
 __all__ = ['SMALL_FILE', 'REGIONS', 'SYNC_CHAIN', 'MAX_TYPES', 'SEGMENT_SPAN', 'SEGMENT_PURITY', 'START_SHARE', 'SIGN_SHARE',
            'SCHEMA', 'SCHEMA_VERSION', 'LOW_CONFIDENCE', 'sample_records', 'record_types', 'InferredField', 'field_pic',
            'start_agreement', 'vote_fields', 'copybook_text', 'InferredCopybook', 'chooser_from_sidecar',
-           'infer_from_records', 'infer_copybook', 'score_copybook']
+           'infer_from_records', 'infer_copybook']
 
 # %% ../../nbs/mainframe/38_copyinfer.ipynb #617ac6e5
-import math, os, random
+import math, os, random, re
 from dataclasses import replace as dataclasses_replace
 from collections import Counter
 from dataclasses import asdict, dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 import numpy as np
 from ..core.errors import DataError, UserError
 from .fields import PAD, RDW, TEXT, PACKED, BINARY, ZONED, TAG_NAMES
 from .records import RDW_SIZE, ReadStats, iter_records, parse_record_format, rdw_header, _rdw_payload_len
-from .spans import _DIGIT, _OVERPUNCH, heuristic_tag, spans_from_labels, tagging_metrics
-from .copybook import Layout, parse_copybook, read_copybook
+from .spans import _DIGIT, _OVERPUNCH, heuristic_tag, spans_from_labels
+from .copybook import Layout, parse_copybook
 
 # %% ../../nbs/mainframe/38_copyinfer.ipynb #2c36f044
 SMALL_FILE = 8 << 20     # files up to this size are read whole (one pass keeps the sample); bigger ones are sampled by seeks
@@ -313,8 +312,25 @@ class InferredCopybook:
         if sidecar is not None:
             write_json(sidecar, {k: v for k, v in self.sidecar.items() if k not in ('schema', 'schema_version')}, SCHEMA, SCHEMA_VERSION)
 
-def chooser_from_sidecar(sidecar: dict):
-    "The record-type chooser of a sidecar dict (None when it describes one record type)."
+def _check_sidecar(sidecar, source):
+    "Refuse a sidecar whose `types` and `rule` are not what `infer_copybook` writes (a hand-edited or foreign file)."
+    def bad(what): raise DataError(f"{what} (expected the sidecar `infer-copybook` writes)", path=source)
+    types, rule = sidecar.get('types'), sidecar.get('rule')
+    if not isinstance(types, list) or not types or not all(isinstance(t, dict) and isinstance(t.get('name'), str) for t in types):
+        bad("'types' must be a non-empty list of objects with a 'name'")
+    if not isinstance(rule, dict) or rule.get('kind') not in ('single', 'segment', 'length'): bad("'rule.kind' must be single, segment or length")
+    if rule['kind'] == 'single': return
+    ints = lambda v: isinstance(v, list) and len(v) == len(types) and all(type(x) is int and x >= 0 for x in v)
+    if not ints(rule.get('lengths')): bad(f"'rule.lengths' must list {len(types)} record lengths (integers >= 0)")
+    if rule['kind'] == 'segment':
+        if type(rule.get('offset')) is not int or rule['offset'] < 0: bad("'rule.offset' must be an integer >= 0")
+        vals = rule.get('values')
+        if not (isinstance(vals, list) and len(vals) == len(types) and all(isinstance(v, str) and re.fullmatch('[0-9a-f]{2}', v) for v in vals)):
+            bad(f"'rule.values' must list {len(types)} byte values in hex")
+
+def chooser_from_sidecar(sidecar: dict, source='sidecar'):
+    "The record-type chooser of a sidecar dict (None when it describes one record type); a malformed one is refused naming `source`."
+    _check_sidecar(sidecar, source)
     types = [t['name'] for t in sidecar['types']]
     rule = sidecar['rule']
     if len(types) < 2 or rule.get('kind') == 'single': return None
@@ -431,69 +447,3 @@ def infer_copybook(source, checkpoint, record_format='rdw', sample: int = 1000, 
     name = str(source) if isinstance(source, (str, os.PathLike)) else '<bytes>'
     return infer_from_records([r for _, r in recs], model, record_format, source=name, sample_info=info, batch_size=batch_size,
                               start_share=start_share)
-
-# %% ../../nbs/mainframe/38_copyinfer.ipynb #9bf831ab
-def _load_layout(x) -> tuple[Layout, object]:
-    "(Layout, chooser or None) of an `InferredCopybook`, a `Layout`, or a copybook path (a `.json` sidecar beside it gives the chooser)."
-    if isinstance(x, InferredCopybook): return x.layout(), x.chooser()
-    if isinstance(x, Layout): return x, None
-    p = Path(x)
-    lay = read_copybook(p)
-    side = p.with_suffix('.json')
-    if side.exists():
-        from trainbook.core.artifacts import read_json
-        return lay, chooser_from_sidecar(read_json(side, SCHEMA))
-    return lay, None
-
-def _same_value(a, b, fa, fb) -> bool:
-    "Values of one field decoded by two layouts agree: text after trimming, numbers as unscaled digits (no copybook shows the scale)."
-    if a is None or b is None: return a is None and b is None
-    def num(v, f):
-        try: return int(Decimal(str(v)).scaleb(f.scale))
-        except (InvalidOperation, ValueError, TypeError): return None
-    if isinstance(a, str) and isinstance(b, str): return a.strip() == b.strip()
-    if isinstance(a, str) or isinstance(b, str): return str(a).strip() == str(b).strip()
-    return num(a, fa) is not None and num(a, fa) == num(b, fb)
-
-def score_copybook(inferred, true, records, codepage: str = 'cp037', true_choose=None, inferred_choose=None) -> dict:
-    """Inferred vs true layout on `records` (payloads): field exact match (start, length and type all right, over the
-    true fields of every record), boundary precision/recall/F1 and tag accuracy (per byte, as `spans.tagging_metrics`),
-    and value agreement: the share of (record, true field) values that the inferred copybook decodes equal
-    (`decode.decode_record`, the reference decoder; a true field with no inferred field of the same bytes disagrees).
-
-    `true_choose` / `inferred_choose`: a callable `rec -> {chain: member}` (e.g. `real.REAL_FILES[n].choose`), a list
-    of such dicts per record, or None (the inferred copybook's own sidecar rule; the true layout's default branches)."""
-    from trainbook.mainframe.real import label_record
-    from trainbook.mainframe.decode import decode_record
-    from trainbook.mainframe.copybook import record_fields
-    L_i, ch_i = _load_layout(inferred); L_t, ch_t0 = _load_layout(true)
-    ch_i = inferred_choose if inferred_choose is not None else ch_i
-    ch_t = true_choose if true_choose is not None else ch_t0
-    pick = lambda ch, i, r: (ch[i] if isinstance(ch, (list, tuple)) else ch(r) if callable(ch) else ch)
-    gold, pred = [], []; agree = total = 0
-    per_field = {}
-    for i, r in enumerate(records):
-        r = bytes(r); ct, ci = pick(ch_t, i, r), pick(ch_i, i, r)
-        gt, gb, gsp = label_record(r, L_t, ct, codepage); pt, pb, psp = label_record(r, L_i, ci, codepage)
-        gold.append((gt, gb)); pred.append((pt, pb))
-        fs_t = [f for f in record_fields(L_t, r, ct, codepage) if f.name.upper() != 'FILLER' and f.end <= len(r)]
-        fs_i = {(f.offset, f.length): f for f in record_fields(L_i, r, ci, codepage) if f.name.upper() != 'FILLER'}
-        v_t = decode_record(r, L_t, codepage, ct, on_error='skip'); v_i = decode_record(r, L_i, codepage, ci, on_error='skip')
-        pset = set(psp)
-        for f in fs_t:
-            g = fs_i.get((f.offset, f.length)); total += 1
-            ok = g is not None and _same_value(v_t.get(f.path), v_i.get(g.path), f, g)
-            agree += ok
-            row = per_field.setdefault(f.path, {"field": f.path, "offset": f.offset, "length": f.length, "tag": TAG_NAMES[f.tag],
-                                                "records": 0, "exact": 0, "value_agree": 0, "inferred": Counter()})
-            row["records"] += 1; row["exact"] += (f.offset, f.end, f.tag) in pset; row["value_agree"] += ok
-            row["inferred"].update([tuple((s, e - s, TAG_NAMES[t]) for s, e, t in psp if s < f.end and e > f.offset)])
-    m = tagging_metrics(gold, pred)
-    fields = []
-    for row in per_field.values():
-        inf, _ = row.pop("inferred").most_common(1)[0]
-        fields.append({**row, "exact_share": row["exact"] / row["records"], "inferred_fields": [list(x) for x in inf]})
-    return {"n_records": len(records), "field_exact": m.get("field_exact_match", 0.0), "field_precision": m.get("field_precision", 0.0),
-            "boundary_precision": m.get("boundary_precision", 0.0), "boundary_recall": m.get("boundary_recall", 0.0),
-            "boundary_f1": m.get("boundary_f1", 0.0), "tag_accuracy": m.get("tag_accuracy", 0.0),
-            "value_agreement": agree / max(total, 1), "n_values": total, "n_true_fields": m.get("n_fields", 0), "fields": fields}

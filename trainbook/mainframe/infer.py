@@ -208,9 +208,11 @@ def write_results(results, f, fmt: str = 'jsonl', include_confidence: bool = Fal
 def cmd_infer(args) -> int:
     "`trainbook mainframe infer --checkpoint CKPT FILE`: stream results as json/jsonl/arrow to stdout or --output."
     from trainbook.core.artifacts import atomic_write
+    from trainbook.core.safeio import check_output_file
     p = Path(args.file)
     if not p.exists(): raise UserError(f"{p}: file not found")
     if p.is_dir(): raise UserError(f"{p}: is a directory, expected a data file")
+    if args.output: check_output_file(args.output)   # before the model loads: a folder or unwritable path is one line
     stats = ReadStats()
     vote = CodepageVote()   # the file's codepage, voted while streaming (nothing kept per record)
     def tap(it):
@@ -219,7 +221,9 @@ def cmd_infer(args) -> int:
                              batch_records=args.batch_records, on_error=args.on_error, stats=stats))
     binary = args.format == 'arrow'
     if args.output:
-        with atomic_write(args.output, 'wb' if binary else 'w') as f: n = write_results(results, f, args.format, args.include_confidence)
+        from trainbook.mainframe.tables import _sigterm_unwinds   # SIGTERM removes the temporary output, as Ctrl-C does
+        with _sigterm_unwinds(), atomic_write(args.output, 'wb' if binary else 'w') as f:
+            n = write_results(results, f, args.format, args.include_confidence)
     else:
         if binary and sys.stdout.isatty(): raise UserError("--format arrow writes binary: give --output FILE or redirect stdout")
         n = write_results(results, sys.stdout.buffer if binary else sys.stdout, args.format, args.include_confidence)

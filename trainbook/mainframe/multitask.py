@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from ..core.artifacts import load_torch, save_torch, write_json
 from ..core.config import from_dict, to_dict
-from ..core.errors import DataError, UserError
+from ..core.errors import ConfigError, DataError, UserError
 from ..core.train import TrainConfig, fit
 from .codecs import CODEPAGES, normalize_codepage, evidence_level
 from .fields import RDW, TEXT
@@ -225,6 +225,15 @@ class MultiTaskConfig:
     loss: LossWeights = field(default_factory=LossWeights)
     model: MultiTaskModelConfig = field(default_factory=MultiTaskModelConfig)
     train: TrainConfig = field(default_factory=_default_train)
+
+    def validate(self):
+        "Counts and rates that describe a training run (`--set n_flat=-1` is refused here, before any data is made)."
+        for k in ("n_flat", "n_copybooks", "n_val_flat", "n_val_copybooks", "n_test_flat", "n_test_copybooks", "n_consensus_copybooks", "seed"):
+            if getattr(self, k) < 0: raise ConfigError(f"config key '{k}': must be >= 0, got {getattr(self, k)}")
+        for k in ("records_per_copybook", "test_records_per_copybook", "consensus_records_per_copybook", "real_max_records", "eval_batch_size"):
+            if getattr(self, k) < 1: raise ConfigError(f"config key '{k}': must be >= 1, got {getattr(self, k)}")
+        for k in ("evidence_free_rate", "fixed_rate"):
+            if not 0 <= getattr(self, k) <= 1: raise ConfigError(f"config key '{k}': must be in [0, 1], got {getattr(self, k)}")
 
 # %% ../../nbs/mainframe/30_multitask.ipynb #a9970f36
 @dataclass

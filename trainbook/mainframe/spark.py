@@ -351,7 +351,7 @@ def cmd_decode_spark(args, layout, record_format, codepage: str, kw: dict) -> in
     if fmt is None and Path(out).suffix.lower() in ('.csv', '.jsonl', '.json', '.arrow', '.feather', '.ipc'): fmt = Path(out).suffix[1:]
     if fmt not in (None, 'parquet'): raise UserError(f"--engine spark writes Parquet only, not {fmt}: use --engine local for {fmt}")
     split_mb = getattr(args, 'split_mb', None) or 64
-    if split_mb <= 0: raise UserError(f"--split-mb must be > 0, not {split_mb}")
+    if not 0 < split_mb < float('inf'): raise UserError(f"--split-mb must be a finite number > 0, not {split_mb}")   # NaN too
     require_pyspark()
     from pyspark.sql import SparkSession
     ours = SparkSession.getActiveSession() is None   # a session we start, we stop

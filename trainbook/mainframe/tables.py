@@ -128,6 +128,8 @@ def write_decoded(source, layout: Layout, output=None, fmt: str | None = None, r
     per-record decoder's `{'offset', 'length', 'fields'}` objects; without `output` they go to `stdout`. `jobs` > 1
     decodes in that many worker processes (Parquet, Arrow and CSV; JSONL rows are built here)."""
     from trainbook.core.artifacts import atomic_write
+    from trainbook.core.safeio import check_output_file
+    if output not in (None, '-'): check_output_file(output)   # a folder, a missing or unwritable parent: one line, nothing read
     fmt = output_format(output, fmt)
     plan = plan_columns(layout, decode_kw.get('choose'), decode_kw.get('all_branches', False))
     schema = arrow_schema(layout, decode_kw.get('choose'), decode_kw.get('all_branches', False), decode_kw.get('with_offsets', False))
@@ -145,14 +147,12 @@ def write_decoded(source, layout: Layout, output=None, fmt: str | None = None, r
                 for d in iter_decoded(source, layout, record_format, codepage, progress=bar, **decode_kw): sink.write(d)
         except BaseException: sink.abort(); raise
         sink.close()
-    if summary.output is not None:
-        if Path(output).is_dir(): raise UserError(f"{output}: is a directory, expected an output file")
-        _remove_stale_temporaries(Path(output))
+    if summary.output is not None: _remove_stale_temporaries(Path(output))
     try:
         with _sigterm_unwinds():
             if summary.output is None: run((stdout or sys.stdout).buffer if hasattr(stdout or sys.stdout, 'buffer') else _TextBytes(stdout or sys.stdout))
             else:
-                with atomic_write(output, 'wb') as f: run(f)
+                with atomic_write(output, 'wb') as f: _hold(f); run(f)
     except OSError as e:   # unwritable folder, disk full, unreadable input: one line naming the file
         if isinstance(e, BrokenPipeError): raise
         raise UserError(f"{e.filename or output}: {e.strerror or e}") from None
@@ -161,13 +161,36 @@ def write_decoded(source, layout: Layout, output=None, fmt: str | None = None, r
     summary.records, summary.record_bytes = summary.stats.records, summary.stats.record_bytes
     return summary
 
+def _hold(f):
+    "Lock the temporary output while it is written: the lock dies with the process, so a later run can tell a leftover."
+    try: import fcntl
+    except ImportError: return                      # no flock (Windows): `_remove_stale_temporaries` goes by age
+    try: fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError: pass                            # a file system without locks: the age rule below still holds
+
+def _writer_alive(p: Path) -> bool | None:
+    "Whether a live process holds `p`'s lock (None: no flock here, cannot tell)."
+    try: import fcntl
+    except ImportError: return None
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False                                # nobody holds it: its writer was killed (kill -9, power loss)
+    except BlockingIOError: return True
+    except OSError: return None
+    finally: os.close(fd)
+
 def _remove_stale_temporaries(output: Path, min_age_s: float = 60.0):
-    "Remove the temporary files (`.NAME.*.tmp`) that a killed run (kill -9, power loss) left beside `output`, naming them."
+    """Remove the temporary files (`.NAME.*.tmp`) that a killed run (kill -9, power loss) left beside `output`, naming
+    them. A temporary whose writer still holds its lock is another run's, writing right now, and stays; where locks
+    cannot be read, only one older than `min_age_s` is taken as left over."""
     if not output.parent.is_dir(): return
     for p in output.parent.glob(f".{output.name}.*.tmp"):
         try:
-            if time.time() - p.stat().st_mtime < min_age_s: continue      # maybe another run writing right now
-            p.unlink(); print(f"removed {p}, left by an interrupted run", file=sys.stderr)
+            alive = _writer_alive(p)
+            if alive or (alive is None and time.time() - p.stat().st_mtime < min_age_s): continue
+            size = p.stat().st_size
+            p.unlink(); print(f"removed {p} ({size:,} bytes), left by an interrupted run", file=sys.stderr)
         except OSError: pass
 
 class _TextBytes:

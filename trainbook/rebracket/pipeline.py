@@ -6,7 +6,7 @@
 __all__ = ['CHECKPOINT', 'fixed_split_run', 'load_rebracket_model', 'predict_texts', 'headline_metrics', 'train_and_report']
 
 # %% ../../nbs/rebracket/40_pipeline.ipynb #74399f88
-import dataclasses, json
+import dataclasses, json, math
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -14,7 +14,7 @@ import torch
 
 from ..core.artifacts import save_torch, load_torch, write_json
 from ..core.config import to_dict, from_dict
-from ..core.errors import CheckpointError
+from ..core.errors import CheckpointError, ConfigError
 from .config import RebracketConfig, encoder_is_frozen
 from .data import song_holdout
 from .model import build_model, RebracketModel, ClassifierMLP, TextEncoder, output_dim
@@ -49,17 +49,42 @@ def fixed_split_run(cfg: RebracketConfig, out, songs=None, labels=None, encoder=
                                            "test_songs": meta["test_songs"]}, schema="rebracket_fixed_split")
     return {"results": res, "meta": meta, "history": tm.result.history, "checkpoint": str(out / CHECKPOINT)}
 
+def _check_checkpoint(ck, path):
+    "The parts of a `rebracket_model.pt` checked before anything is built from them: `(config, meta, state_dict)`."
+    bad = lambda why: CheckpointError(f"{path}: not a rebracket checkpoint ({why})")
+    if not isinstance(ck, dict): raise bad(f"it holds a {type(ck).__name__}, expected a dict")
+    missing = [k for k in ("state_dict", "config", "meta") if k not in ck]
+    if missing: raise bad(f"no {missing[0]!r} entry; it has {sorted(map(str, ck))[:6]}")
+    meta, sd = ck["meta"], ck["state_dict"]
+    if not isinstance(meta, dict) or meta.get("target_type") not in ("binary", "multiclass", "regression"):
+        raise bad("'meta' has no target_type binary/multiclass/regression")
+    labels = meta.get("labels")
+    if meta["target_type"] == "multiclass" and not (isinstance(labels, list) and len(labels) >= 2 and all(isinstance(l, str) for l in labels)):
+        raise bad("'meta.labels' must list the class names")
+    thr = meta.get("threshold")
+    if meta["target_type"] == "binary" and not (isinstance(thr, (int, float)) and not isinstance(thr, bool) and math.isfinite(thr)):
+        raise bad(f"'meta.threshold' must be a finite number, got {thr!r}"[:200])
+    if not isinstance(sd, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        raise bad("'state_dict' must map names to tensors")
+    if not isinstance(ck["config"], dict): raise bad("'config' must be a mapping")
+    try: cfg = from_dict(RebracketConfig, ck["config"])
+    except ConfigError as e: raise bad(f"its config: {e}") from None
+    return cfg, meta, sd
+
 def load_rebracket_model(path) -> tuple[RebracketModel, dict]:
-    "A trained model (encoder + head) and its meta from `rebracket_model.pt`."
-    ck = load_torch(path)
+    "A trained model (encoder + head) and its meta from `rebracket_model.pt`; anything else is refused in one line."
+    cfg, meta, sd = _check_checkpoint(load_torch(path), path)
+    labels = meta.get("labels")
+    model, enc = build_model(cfg, len(labels) if labels else None, with_encoder=True)
+    own = model.state_dict()
+    shapes = [k for k, v in sd.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    if shapes: raise CheckpointError(f"{path}: incompatible with its own config (shape of {shapes[0]}: "
+                                     f"{tuple(sd[shapes[0]].shape)} vs {tuple(own[shapes[0]].shape)})")
     try:
-        cfg = from_dict(RebracketConfig, ck["config"]); meta = ck["meta"]
-        labels = meta.get("labels")
-        model, enc = build_model(cfg, len(labels) if labels else None, with_encoder=True)
-        missing, unexpected = model.load_state_dict(ck["state_dict"], strict=not meta.get("head_only"))
-        if unexpected or any(not k.startswith("encoder.") for k in missing):
-            raise RuntimeError(f"missing {missing[:3]} unexpected {unexpected[:3]}")
-    except (KeyError, RuntimeError, TypeError) as e:
+        missing, unexpected = model.load_state_dict(sd, strict=False)
+        missing = [k for k in missing if not (meta.get("head_only") and k.startswith("encoder."))]
+        if unexpected or missing: raise RuntimeError(f"missing {missing[:3]} unexpected {unexpected[:3]}")
+    except (RuntimeError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: not a compatible rebracket checkpoint ({str(e).splitlines()[0][:200]})") from None
     return model.eval(), meta
 
@@ -86,8 +111,9 @@ def headline_metrics(target_type: str, fixed: dict, cv_tab: pd.DataFrame | None)
 
 def train_and_report(cfg: RebracketConfig, out, cv: bool = False) -> dict:
     "Fixed split + checkpoint (+ k-fold CV by song) for one phase; writes JSON/CSV results into `out`."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    _, songs, labels = load_songs(cfg)
+    out = Path(out)
+    _, songs, labels = load_songs(cfg)                 # bad data fails here, before the run folder exists
+    out.mkdir(parents=True, exist_ok=True)
     _, encoder = build_model(cfg, len(labels) if labels else None, with_encoder=False)
     cache = make_cache(cfg, encoder)
     fixed = fixed_split_run(cfg, out, songs, labels, encoder, cache)

@@ -12,24 +12,27 @@ from pathlib import Path
 from ..core.errors import UserError
 from ..core.config import add_config_args, config_from_args
 from ..core.artifacts import write_json
+from ..core.safeio import check_output_dir, check_output_file, nonneg_int
 
 # %% ../../nbs/resource/90_cli.ipynb #865e01ce
 def cmd_make_data(args):
     from trainbook.resource.data import write_registry
     from trainbook.core.paths import data_dir
-    tp, pp = write_registry(Path(args.out) if args.out else data_dir(), seed=args.seed)
+    tp, pp = write_registry(check_output_dir(args.out or data_dir(), "data folder"), seed=args.seed)
     print(f"wrote {tp} and {pp}")
 
 def cmd_pretrain_lm(args):
     from trainbook.resource.data import load_config_table
     from trainbook.resource.lm import LMConfig, pretrain_lm, default_lm_dir
     cfg = config_from_args(LMConfig, args)
-    m = pretrain_lm(load_config_table(args.tools, args.profiles), Path(args.out) if args.out else default_lm_dir(), cfg)
+    out = check_output_dir(args.out or default_lm_dir(), "LM folder")
+    m = pretrain_lm(load_config_table(args.tools, args.profiles), out, cfg)
     print(json.dumps({k: v for k, v in m.items()}, indent=1))
 
 def cmd_pretrain(args):
     from trainbook.resource.pretrain import PretrainEncoderConfig, run_pretrain
     cfg = config_from_args(PretrainEncoderConfig, args)
+    check_output_dir(cfg.output_dir, "encoder folder")
     summary, *_ = run_pretrain(cfg)
     r = summary["reconstruction"]
     print(json.dumps({"best_clean_loss": summary["best_clean_loss"], "epoch_reached_target": summary["epoch_reached_target"],
@@ -41,6 +44,7 @@ def cmd_export(args):
     from trainbook.resource.pretrain import load_pretrained_encoder
     from trainbook.resource.data import load_config_table, ConfigTable
     from trainbook.resource.export import config_embeddings, export_config_weights, verify_export
+    check_output_dir(args.out, "export folder")
     enc, cfg, norm, meta = load_pretrained_encoder(args.encoder)
     table = load_config_table(args.tools or cfg.tools_path, args.profiles or cfg.profiles_path)
     if cfg.limit_configs: table = ConfigTable(table.tools, table.frame.iloc[:cfg.limit_configs].reset_index(drop=True))
@@ -54,28 +58,28 @@ def cmd_export(args):
 def cmd_train_decoder(args):
     from trainbook.core.artifacts import write_json
     from trainbook.resource.data import load_config_table, FeatureNormalizer
-    from trainbook.resource.export import load_export
+    from trainbook.resource.export import load_export, verify_export
     from trainbook.resource.scorer import DecoderConfig, compare_decoders
     cfg = config_from_args(DecoderConfig, args)
+    out = Path(args.out or args.export)
+    check_output_file(out/"decoder_comparison.json", "decoder comparison")
     table = load_config_table(args.tools, args.profiles)
+    verify_export(args.export, require_sidecar=True)      # every file against its sha256 in export.json, before use
     w, lookup, masks, _ = load_export(args.export)
     if w.shape[0] != len(table): raise UserError(f"{args.export}: {w.shape[0]} exported rows, the table has {len(table)} configurations")
     tab, info = compare_decoders(table, w, FeatureNormalizer.fit(table.raw_features()), cfg)
     print(tab.drop(columns=["train_seconds"], errors="ignore").to_string(index=False, float_format=lambda x: f"{x:.4f}"))
-    out = Path(args.out or args.export)
     write_json(out/"decoder_comparison.json", {"rows": tab.to_dict("records"), **info}, schema="resource_decoder_comparison", version=2)
 
 # %% ../../nbs/resource/90_cli.ipynb #f2c12474
 def register(subparsers):
     "Add the `resource` command group to the top-level `trainbook` parser."
-    from trainbook.resource.lm import LMConfig
-    from trainbook.resource.pretrain import PretrainEncoderConfig
-    from trainbook.resource.scorer import DecoderConfig
+    from trainbook.resource.config import LMConfig, PretrainEncoderConfig, DecoderConfig   # torch-free: --help answers at once
     p = subparsers.add_parser("resource", help="resource encoder: registry data, frozen LM, encoder pre-training, export, decoder")
     sub = p.add_subparsers(dest="resource_command", metavar="ACTION", required=True)
     s = sub.add_parser("make-data", help="write the tool registry and the 1,701-row profiling grid")
     s.add_argument("--out", default=None, help="data root (default: the repository's data/)")
-    s.add_argument("--seed", type=int, default=0, help="latency noise seed")
+    s.add_argument("--seed", type=nonneg_int, default=0, help="latency noise seed")
     s.set_defaults(func=cmd_make_data)
     s = sub.add_parser("pretrain-lm", help="train the project's small causal LM on the description corpus")
     s.add_argument("--out", default=None, help="model folder (default artifacts/resource/lm)")

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 from ..core.errors import DataError
 from ..core.artifacts import atomic_write
+from ..core.safeio import read_text, read_json_file, MAX_INT
 
 # %% ../../nbs/resource/00_data.ipynb #381ed3df
 TOOL_NAMES = ["image_classification", "text_summarization", "image_captioning", "object_detection",
@@ -85,15 +86,15 @@ def write_registry(out_root, seed=DEFAULT_SEED):
 def load_tools(path):
     "Read a `tools.json` registry: a non-empty list of `{name, description}` with unique names."
     path = Path(path)
-    try: tools = json.loads(path.read_text())
-    except FileNotFoundError: raise DataError("tool registry not found", path=path)
-    except json.JSONDecodeError as e: raise DataError(f"invalid JSON: {e.msg}", path=path, line=e.lineno)
+    tools = read_json_file(path, "tool registry")
     if not isinstance(tools, list) or not tools: raise DataError("expected a non-empty list of tools", path=path)
     seen = set()
     for i, t in enumerate(tools):
         if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not t["name"].strip():
             raise DataError(f"tool #{i}: expected an object with a non-empty 'name'", path=path)
         if t["name"] in seen: raise DataError(f"duplicate tool name {t['name']!r}", path=path)
+        if t.get("description") is not None and not isinstance(t["description"], str):
+            raise DataError(f"tool #{i} ({t['name']}): 'description' must be text, got {type(t['description']).__name__}", path=path)
         seen.add(t["name"])
     return [{"name": t["name"], "description": str(t.get("description", ""))} for t in tools]
 
@@ -101,14 +102,14 @@ def load_tools(path):
 def _parse_number(text, col, path, line):
     try: v = float(text)
     except (TypeError, ValueError): raise DataError(f"column {col!r}: expected a number, got {text!r}", path=path, line=line)
-    if not np.isfinite(v) or v <= 0: raise DataError(f"column {col!r}: expected a positive number, got {text!r}", path=path, line=line)
+    if not np.isfinite(v) or v <= 0 or v > MAX_INT:
+        raise DataError(f"column {col!r}: expected a positive number up to 2**53, got {text[:40]!r}", path=path, line=line)
     return int(round(v)) if col in INT_COLUMNS and float(v).is_integer() else v
 
 def load_profiles(path, tools=None):
     "Read a profiling CSV, validating every row against `tools` (names or registry dicts)."
     path = Path(path)
-    try: text = path.read_text()
-    except FileNotFoundError: raise DataError("profiling table not found", path=path)
+    text = read_text(path, "profiling table")
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if header is None: raise DataError("empty file, expected a header", path=path, line=1)

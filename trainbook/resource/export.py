@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from ..core.errors import CheckpointError, DataError
 from ..core.artifacts import save_torch, load_torch, write_json, read_json, atomic_write
+from ..core.safeio import read_json_file
 from .data import ConfigTable, FeatureNormalizer
 
 # %% ../../nbs/resource/50_export.ipynb #f5c34d6d
@@ -55,8 +56,7 @@ def export_config_weights(weights: torch.Tensor, table: ConfigTable, out_dir, de
 def _read_plain_json(path, what):
     p = Path(path)
     if not p.exists(): raise CheckpointError(f"{p}: file not found")
-    try: d = json.loads(p.read_text())
-    except json.JSONDecodeError as e: raise DataError(f"invalid JSON ({e.msg})", path=p, line=e.lineno) from None
+    d = read_json_file(p, "export JSON")
     if not isinstance(d, dict): raise DataError(f"expected a JSON object {what}", path=p)
     return d
 
@@ -65,16 +65,23 @@ def load_export(out_dir):
     out = Path(out_dir)
     payload = load_torch(out/WEIGHTS)
     if not isinstance(payload, dict) or "weights" not in payload: raise CheckpointError(f"{out/WEIGHTS}: no 'weights' entry")
+    w = payload["weights"]
+    if not isinstance(w, torch.Tensor) or w.ndim != 2 or not w.is_floating_point() or 0 in w.shape:
+        shown = f"shape {tuple(w.shape)} {w.dtype}" if isinstance(w, torch.Tensor) else type(w).__name__
+        raise CheckpointError(f"{out/WEIGHTS}: 'weights' must be a non-empty 2-D float tensor, got {shown}")
+    if not torch.isfinite(w).all(): raise CheckpointError(f"{out/WEIGHTS}: 'weights' contain NaN or inf")
     raw = _read_plain_json(out/LOOKUP, '{"0": {tool_name, ...}, ...}')
     if "schema" in raw: raise CheckpointError(f"{out/LOOKUP}: an old wrapped export (schema header); re-run `trainbook resource export`")
     try: lookup = {int(k): v for k, v in raw.items()}
     except ValueError as e: raise DataError(f"configuration ids must be integers ({e})", path=out/LOOKUP) from None
+    bad = next((k for k, v in lookup.items() if not isinstance(v, dict)), None)
+    if bad is not None: raise DataError(f"configuration {bad}: expected an object {{tool_name, ...}}", path=out/LOOKUP)
     masks = _read_plain_json(out/MASKS, "{tool_name: [ids]}")
-    bad = [t for t, ids in masks.items() if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids)]
+    bad = [t for t, ids in masks.items() if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)]
     if bad: raise DataError(f"tool {bad[0]!r}: expected a list of integer ids", path=out/MASKS)
     return payload["weights"], lookup, masks, payload
 
-def verify_export(out_dir, table: ConfigTable | None = None, expected_weights=None):
+def verify_export(out_dir, table: ConfigTable | None = None, expected_weights=None, require_sidecar=False):
     "Reload the export and check shapes, ids, masks and the sidecar's hashes (against `table` when given); raises CheckpointError."
     w, lookup, masks, payload = load_export(out_dir)
     problems = []
@@ -90,10 +97,19 @@ def verify_export(out_dir, table: ConfigTable | None = None, expected_weights=No
         wrong = [i for i in ids if lookup.get(i, {}).get("tool_name") != tool]
         if wrong: problems.append(f"tool_mask_map[{tool!r}] holds ids of other tools, e.g. {wrong[0]}")
     side = Path(out_dir)/SIDECAR
+    if require_sidecar and not side.exists():
+        raise CheckpointError(f"{side}: not found: the export's hashes are missing (re-run `trainbook resource export`)")
     if side.exists():
         meta = read_json(side, EXPORT_SCHEMA, EXPORT_VERSION)
-        for name, rec in meta.get("files", {}).items():
-            if (Path(out_dir)/name).exists() and file_sha256(Path(out_dir)/name) != rec.get("sha256"):
+        files = meta.get("files")
+        if not isinstance(files, dict) or not all(isinstance(r, dict) and isinstance(r.get("sha256"), str) for r in files.values()):
+            raise CheckpointError(f"{side}: 'files' must map file names to {{sha256, bytes}}")
+        stray = [n for n in files if n not in (WEIGHTS, LOOKUP, MASKS)]
+        if stray: raise CheckpointError(f"{side}: lists {stray[0]!r}, which is not an export file ({WEIGHTS}, {LOOKUP}, {MASKS})")
+        unlisted = [n for n in (WEIGHTS, LOOKUP, MASKS) if n not in files]
+        if unlisted: raise CheckpointError(f"{side}: no sha256 for {unlisted[0]}")
+        for name, rec in files.items():
+            if file_sha256(Path(out_dir)/name) != rec["sha256"]:
                 problems.append(f"{name} changed after the export (sha256 differs from {SIDECAR})")
     if table is not None:
         if n != len(table): problems.append(f"{n} exported configurations, the table has {len(table)}")

@@ -5,8 +5,7 @@
 # %% auto #0
 __all__ = ['PAD', 'UNK', 'BOS', 'EOS', 'STYLE_PROMPTS', 'VALUE_FIELDS', 'description_corpus', 'build_word_tokenizer',
            'style_prompt_ids', 'description_ids', 'bos_id', 'field_values', 'slot_indices', 'LMSequences', 'shifted_ce',
-           'LMConfig', 'make_small_lm', 'SlotConditionedLM', 'lm_perplexity', 'pretrain_lm', 'default_lm_dir',
-           'load_frozen_lm']
+           'make_small_lm', 'SlotConditionedLM', 'lm_perplexity', 'pretrain_lm', 'default_lm_dir', 'load_frozen_lm']
 
 # %% ../../nbs/resource/20_lm.ipynb #a5a9d662
 import json, math, shutil
@@ -18,6 +17,7 @@ from ..core.errors import UserError, CheckpointError
 from ..core.artifacts import write_json
 from .data import ConfigTable
 from .text import TOKEN_RE, TEMPLATES, STYLE_NAMES, render_description, normalize_text
+from .config import LMConfig
 
 # %% ../../nbs/resource/20_lm.ipynb #462582ab
 PAD, UNK, BOS, EOS = "[PAD]", "[UNK]", "[BOS]", "[EOS]"
@@ -95,24 +95,6 @@ def shifted_ce(logits, labels, reduction="mean"):
                                              ignore_index=-100, reduction=reduction)
 
 # %% ../../nbs/resource/20_lm.ipynb #bcc6c52a
-@dataclass
-class LMConfig:
-    "Size and training of the project's own small causal LM."
-    hidden_size: int = 64
-    num_layers: int = 2
-    num_heads: int = 4
-    intermediate_size: int = 256
-    epochs: int = 20          # final fit on every configuration (15: slot half-read, ppl 1.10; 30: ppl 1.004 but gpu_sm=60 unreachable for the encoder, issue 21)
-    lr: float = 5e-3
-    batch_size: int = 64
-    heldout_frac: float = 0.1
-    split_epochs: int = 3     # the held-out fit stops earlier: held-out loss stops improving once
-    split_patience: int = 2   # the LM starts memorising the training configurations' latencies
-    seed: int = 0
-    device: str = "auto"
-    refit: bool = True        # refit on every configuration after measuring held-out perplexity
-    p_bos: float = 0.2        # share of pre-training sequences with an unconditioned [BOS] slot
-
 def make_small_lm(vocab_size, cfg: LMConfig, tokenizer=None):
     "A randomly initialised Qwen2-architecture causal LM."
     from transformers import Qwen2Config, Qwen2ForCausalLM

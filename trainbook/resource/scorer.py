@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['VARIANTS', 'TEST_SETS', 'tool_candidates', 'HierarchicalDecoder', 'CandidateScorer', 'candidate_targets',
-           'fits_targets', 'decoder_loss', 'decoder_predict', 'DecoderConfig', 'RequestSet', 'request_set',
-           'train_decoder', 'epochs_to', 'make_decoder', 'decoder_datasets', 'tool_prototypes', 'compare_decoders']
+           'fits_targets', 'decoder_loss', 'decoder_predict', 'RequestSet', 'request_set', 'train_decoder', 'epochs_to',
+           'make_decoder', 'decoder_datasets', 'tool_prototypes', 'compare_decoders']
 
 # %% ../../nbs/resource/65_scorer.ipynb #b1c0de05
 import math
@@ -18,6 +18,7 @@ from ..core.errors import UserError
 from .data import ConfigTable
 from .decoder import (make_requests, heldout_configs, oracle_predict, request_features, request_limits,
                                         config_values, decoder_scores)
+from .config import DecoderConfig
 
 # %% ../../nbs/resource/65_scorer.ipynb #b1c0de06
 def tool_candidates(tool_of_config, num_tools):
@@ -159,24 +160,6 @@ def decoder_predict(model, x, table: ConfigTable, gate=True, batch_size=256):
         pick = out["cand"].gather(1, j.clamp(max=K - 1)[:, None]).squeeze(1)
         tools += out["tool_logits"].argmax(-1).tolist(); cfgs += torch.where(j == K, -1, pick).tolist()
     return [table.tool_names[i] for i in tools], cfgs
-
-@dataclass
-class DecoderConfig:
-    num_train: int = 4000
-    num_test: int = 1000           # held-out phrasings, labels among the training configurations (or -1)
-    num_test_heldout: int = 500    # held-out phrasings whose labels are held-out configurations
-    num_val: int = 500             # model selection (best epoch) on these, never on the test requests
-    heldout_frac: float = 0.2      # share of each tool's configurations never used as a training label
-    p_none: float = 0.1            # share of requests that nothing satisfies (label -1)
-    epochs: int = 30
-    lr: float = 2e-3
-    batch_size: int = 128
-    hidden: int = 128              # request state of the scorer (the linear head uses the embedding width)
-    pair_hidden: int = 64
-    feas_weight: float = 1.0
-    task_dim: int = 384            # >0: the tool is the nearest mean task vector of the training requests (first task_dim inputs)
-    seed: int = 0
-    device: str = "cpu"
 
 class RequestSet(torch.utils.data.Dataset):
     def __init__(self, x, tool, label, limits): self.x, self.tool, self.label, self.limits = x, tool, label, limits

@@ -45,19 +45,29 @@ class ReadStats:
     reasons: list = field(default_factory=list)
 
 def read_jsonl(path, validate=None, skip_bad=False, stats: ReadStats | None = None) -> list[dict]:
-    "Rows of a JSONL file; `validate(row)` returns an error message or None. Bad rows raise `DataError` (file + line) unless `skip_bad`."
+    "Rows of a JSONL file (`.gz` too); `validate(row)` returns an error message or None. Bad rows (not UTF-8, invalid JSON,\n    a duplicate key, NaN, a failed check) raise `DataError` (file + line) unless `skip_bad`."
+    import zlib
+    from trainbook.core.safeio import decode_utf8, loads_json
     path = Path(path)
     if not path.exists(): raise UserError(f"{path}: file not found (run `trainbook text prepare`?)")
+    if path.is_dir(): raise DataError("is a directory, expected a JSON-lines file", path=path)
     stats = stats if stats is not None else ReadStats()
-    rows = []
-    with _open_text(path) as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip(): continue
+    rows, i, offset = [], 0, 0
+    try: f = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    except PermissionError: raise DataError("cannot read (permission denied)", path=path) from None
+    with f:
+        while True:
+            try: raw = f.readline()
+            except (OSError, EOFError, zlib.error) as e:
+                raise DataError(f"corrupt or truncated gzip data ({str(e) or type(e).__name__})", path=path, line=i + 1) from None
+            if not raw: break
+            i += 1; start, offset = offset, offset + len(raw)
+            if not raw.strip(): continue
             try:
-                row = json.loads(line)
+                row = loads_json(decode_utf8(raw, path, i, base=start), path, i)   # duplicate keys and NaN refused
                 msg = "expected a JSON object" if not isinstance(row, dict) else (validate(row) if validate else None)
-            except json.JSONDecodeError as e:
-                msg = f"invalid JSON ({e.msg})"
+            except DataError as e:
+                msg = str(e).removeprefix(f"{path}:{i}: ")
             if msg:
                 if not skip_bad: raise DataError(msg, path=path, line=i)
                 stats.skipped += 1
@@ -104,9 +114,10 @@ def row_validator(task: str, labels=None):
 # %% ../../nbs/text/00_data.ipynb #8efb7501
 def read_goemotions(tsv, labels_txt) -> list[dict]:
     "GoEmotions TSV → `[{'text', 'emotions': [names]}]`; a malformed row raises `DataError` with its line."
-    names = [l.strip() for l in Path(labels_txt).read_text().splitlines() if l.strip()]
+    from trainbook.core.safeio import read_text     # not UTF-8, a folder, unreadable: one line naming the file
+    names = [l.strip() for l in read_text(labels_txt, "labels").splitlines() if l.strip()]
     rows = []
-    with open(tsv, encoding="utf-8") as f:
+    with io.StringIO(read_text(tsv, "GoEmotions TSV")) as f:
         for i, line in enumerate(f, 1):
             parts = line.rstrip("\n").split("\t")
             if len(parts) < 2: raise DataError(f"expected 'text<TAB>ids<TAB>id', got {len(parts)} field(s)", path=tsv, line=i)
@@ -120,9 +131,10 @@ def read_goemotions(tsv, labels_txt) -> list[dict]:
 
 def read_ag_news(csv_path, classes_txt) -> list[dict]:
     "AG News CSV → `[{'text': title + '. ' + description, 'topic'}]`."
-    names = [l.strip() for l in Path(classes_txt).read_text().splitlines() if l.strip()]
+    from trainbook.core.safeio import read_text
+    names = [l.strip() for l in read_text(classes_txt, "classes").splitlines() if l.strip()]
     rows = []
-    with open(csv_path, encoding="utf-8", newline="") as f:
+    with io.StringIO(read_text(csv_path, "AG News CSV"), newline="") as f:
         for i, rec in enumerate(csv.reader(f), 1):
             if len(rec) != 3: raise DataError(f"expected 3 columns (class, title, description), got {len(rec)}", path=csv_path, line=i)
             try: c = int(rec[0])

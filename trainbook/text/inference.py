@@ -20,9 +20,10 @@ from .tokenizer import encode_texts, load_tokenizer
 
 # %% ../../nbs/text/60_inference.ipynb #f27344a0
 class MultiTaskPredictor:
-    "A trained multi-task model with its tokenizer and labels, ready to `predict`."
-    def __init__(self, model, tokenizer, labels: dict, config):
+    "A trained multi-task model with its tokenizer and labels, ready to `predict`; summaries come from the run's pretrained\n    generator (`artifacts/generator/`, see `trainbook.text.generator`) when it has one, else from the model's own decoder."
+    def __init__(self, model, tokenizer, labels: dict, config, generator=None):
         self.model, self.tokenizer, self.labels, self.config = model.eval(), tokenizer, labels, config
+        self.generator = generator                     # (causal LM, its tokenizer, GeneratorConfig) or None
 
     @classmethod
     def from_run(cls, run_dir, device: str = "cpu"):
@@ -31,15 +32,23 @@ class MultiTaskPredictor:
         run = Path(run_dir)
         ck_path = run / "checkpoints" / "model.pt"
         if not ck_path.exists(): raise CheckpointError(f"{ck_path}: checkpoint not found (is {run} a text run folder?)")
-        ck = load_torch(ck_path, map_location=device)
-        cfg = from_dict(TextConfig, ck["config"])
+        from trainbook.core.artifacts import check_checkpoint
+        ck = check_checkpoint(load_torch(ck_path, map_location=device), ck_path, ("config", "state_dict"))
+        if not isinstance(ck["config"], dict):
+            raise CheckpointError(f"{ck_path}: not a text-multitask checkpoint ('config' is a {type(ck['config']).__name__}, expected a mapping)")
+        try: cfg = from_dict(TextConfig, ck["config"])
+        except UserError as e: raise CheckpointError(f"{ck_path}: its config is not a text-multitask config ({e})") from None
         tok = load_tokenizer(str(run / "artifacts" / "hf_tokenizer"))
         labels = load_labels(run / "artifacts" / "labels.json")
         backbone = run / "artifacts" / "backbone"
         model = build_multitask_model(tok, cfg.model, len(labels["emotion"]), len(labels["topic"]),
                                       backbone_dir=backbone if backbone.exists() else None)
         check_state_dict(model, ck["state_dict"], ck_path)
-        return cls(model.to(device), tok, labels, cfg)
+        gen = None
+        if (run / "artifacts" / "generator").exists():
+            from trainbook.text.generator import load_saved_generator
+            gen = load_saved_generator(run / "artifacts" / "generator", device)
+        return cls(model.to(device), tok, labels, cfg, gen)
 
     def predict(self, texts, num_beams: int | None = None, max_len: int | None = None) -> list[dict]:
         "`[{summary, emotions: {label: prob}, topic, topic_probs: {label: prob}}]` for each text."
@@ -49,9 +58,16 @@ class MultiTaskPredictor:
         if bad: raise UserError(f"text #{bad[0] + 1} is empty")
         c = self.config
         em, tp = classify_probs(self.model, self.tokenizer, texts, c.tokenizer.max_text_len, c.eval.batch_size)
-        summ = summarize(self.model, self.tokenizer, texts, c.tokenizer.max_source_len, num_beams or c.eval.num_beams,
-                         max_len or c.eval.max_summary_len, c.eval.min_summary_len, c.eval.no_repeat_ngram, c.eval.length_penalty,
-                         repeat_penalty=c.eval.repeat_penalty)
+        if self.generator is not None:
+            import dataclasses
+            from trainbook.text.generator import generate_summaries
+            gm, gtok, gc = self.generator
+            gc = dataclasses.replace(gc, num_beams=num_beams or gc.num_beams, max_new_tokens=max_len or gc.max_new_tokens)
+            summ = generate_summaries(gm, gtok, texts, gc)
+        else:
+            summ = summarize(self.model, self.tokenizer, texts, c.tokenizer.max_source_len, num_beams or c.eval.num_beams,
+                             max_len or c.eval.max_summary_len, c.eval.min_summary_len, c.eval.no_repeat_ngram, c.eval.length_penalty,
+                             repeat_penalty=c.eval.repeat_penalty)
         E, T = self.labels["emotion"], self.labels["topic"]
         return [{"summary": s, "emotions": {E[j]: round(float(e[j]), 4) for j in np.argsort(-e)},
                  "topic": T[int(t.argmax())], "topic_probs": {T[j]: round(float(t[j]), 4) for j in range(len(T))}}
@@ -59,13 +75,20 @@ class MultiTaskPredictor:
 
     @torch.no_grad()
     def attention_maps(self, text: str, summary: str | None = None) -> dict:
-        "Encoder self-attention (layers × heads × S × S) and decoder cross-attention (layers × heads × T × S) for `text` and its summary."
+        "Encoder self-attention (layers × heads × S × S) and the summary's attention over the source (`cross`, layers × heads × T × S):\n        the decoder's cross-attention, or with a pretrained generator its summary positions' attention onto the source part of its prompt."
         m, tok, c = self.model, self.tokenizer, self.config
         summary = summary if summary is not None else self.predict([text], num_beams=1)[0]["summary"]
         dev = next(m.parameters()).device
         b = encode_texts(tok, [text], c.tokenizer.max_source_len)
         ids, mask = b["input_ids"].to(dev), b["attention_mask"].to(dev)
         mem, enc_maps = m.encode(ids, mask, need_weights=True)
+        as_np = lambda maps: np.stack([a[0].float().cpu().numpy() for a in maps])
+        if self.generator is not None:
+            from trainbook.text.generator import source_attention
+            gm, gtok, gc = self.generator
+            g = source_attention(gm, gtok, text, summary or " ", gc.max_source_tokens)
+            return {**g, "summary": summary, "encoder": as_np(enc_maps), "encoder_tokens": tok.convert_ids_to_tokens(ids[0].tolist()),
+                    "cross_title": "generator attention over the source"}
         from trainbook.text.tokenizer import target_ids
         tgt = torch.tensor([target_ids(tok, summary, c.tokenizer.max_target_len)[:-1]], device=dev)
         _, cross = m.decode(tgt, mem, mask, ids, need_weights=True)
@@ -82,27 +105,30 @@ def predict(texts, run_dir, num_beams: int | None = None) -> list[dict]:
 
 def read_input_texts(path) -> list[str]:
     "Texts of a JSONL file (field `text`, else `source`), or of a plain text file (one per line)."
+    from trainbook.core.safeio import read_text
     p = Path(path)
     if not p.exists(): raise UserError(f"{p}: input file not found")
+    if p.is_dir(): raise DataError("is a directory, expected an input file (JSONL or plain text)", path=p)
     if p.suffix in (".jsonl", ".gz"):
         def check(r):
             t = r.get("text", r.get("source"))
             return None if isinstance(t, str) and t.strip() else "needs a non-empty 'text' (or 'source') field"
         return [r.get("text", r.get("source")) for r in read_jsonl(p, validate=check)]
-    return [l for l in p.read_text(encoding="utf-8").splitlines() if l.strip()]
+    return [l for l in read_text(p, "input").splitlines() if l.strip()]     # not UTF-8: one line with the byte offset
 
 # %% ../../nbs/text/60_inference.ipynb #e1518589
 def plot_attention(maps: dict, kind: str = "cross", layer: int = -1, max_tokens: int = 60):
     "Heatmap of the head-averaged `kind` ('cross' or 'encoder') attention of `layer`."
     import matplotlib.pyplot as plt
     a = maps[kind][layer].mean(0)
-    src = maps["source_tokens"][:max_tokens]
-    rows = maps["summary_tokens"] if kind == "cross" else maps["source_tokens"]
+    src = (maps["source_tokens"] if kind == "cross" else maps.get("encoder_tokens", maps["source_tokens"]))[:max_tokens]
+    rows = maps["summary_tokens"] if kind == "cross" else src
     rows = rows[:max_tokens]; a = a[: len(rows), : len(src)]
     fig, ax = plt.subplots(figsize=(min(0.22 * len(src) + 2, 16), min(0.22 * len(rows) + 1.5, 12)))
     ax.imshow(a, aspect="auto", cmap="viridis")
     ax.set_xticks(range(len(src)), src, rotation=90, fontsize=7); ax.set_yticks(range(len(rows)), rows, fontsize=7)
     ax.set_xlabel("source token"); ax.set_ylabel("summary token" if kind == "cross" else "source token")
-    ax.set_title(f"{'decoder cross' if kind == 'cross' else 'encoder self'}-attention, layer {layer % maps[kind].shape[0]}, mean over heads")
+    what = maps.get("cross_title", "decoder cross-attention") if kind == "cross" else "encoder self-attention"
+    ax.set_title(f"{what}, layer {layer % maps[kind].shape[0]}, mean over heads")
     fig.tight_layout()
     return fig

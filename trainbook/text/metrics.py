@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['ROUGE_KEYS', 'STOPWORDS', 'THRESHOLDS', 'rouge', 'repetition_rate', 'distinct_ratio', 'max_word_repeat', 'loop_rate',
            'degeneracy', 'lead1', 'random_sentence', 'decide_emotions', 'tune_multilabel_threshold', 'emotion_scores',
-           'topic_scores', 'tfidf_topic_baseline', 'tfidf_emotion_baseline']
+           'topic_scores', 'tune_label_thresholds', 'tfidf_topic_baseline', 'tfidf_emotion_baseline']
 
 # %% ../../nbs/text/30_metrics.ipynb #420056aa
 import random, re
@@ -88,12 +88,28 @@ def tune_multilabel_threshold(Y_val, P_val, grid=None) -> float:
     return float(best)
 
 def emotion_scores(Y_true, P, threshold, labels) -> dict:
-    "Micro/macro F1 and per-label F1 of `decide_emotions(P, threshold)`."
-    return {**multilabel_summary(Y_true, decide_emotions(P, threshold), labels), "threshold": float(threshold)}
+    "Micro/macro F1 and per-label F1 of `decide_emotions(P, threshold)` (`threshold`: a number or one per label)."
+    th = float(threshold) if np.ndim(threshold) == 0 else [float(x) for x in threshold]   # one global or one per label
+    return {**multilabel_summary(Y_true, decide_emotions(P, threshold), labels), "threshold": th}
 
 def topic_scores(y_true, y_pred, labels) -> dict:
     "Accuracy, macro F1, per-class table and confusion matrix (label names)."
     return classification_summary([labels[i] for i in y_true], [labels[i] for i in y_pred], labels=labels)
+
+# %% ../../nbs/text/30_metrics.ipynb #a9e1c3d1
+def tune_label_thresholds(Y_val, P_val, grid=None, min_support: int = 5, default: float | None = None) -> np.ndarray:
+    "One threshold per label maximising that label's validation F1 (ties → closer to 0.5); rare labels keep `default` (the tuned global one)."
+    grid = THRESHOLDS if grid is None else np.asarray(grid)
+    Y, P = np.asarray(Y_val).astype(bool), np.asarray(P_val)
+    default = tune_multilabel_threshold(Y, P, grid) if default is None else default
+    pred = P[:, :, None] >= grid[None, None, :]                     # rows × labels × grid, vectorised over all thresholds
+    tp = (pred & Y[:, :, None]).sum(0); fp = (pred & ~Y[:, :, None]).sum(0); fn = (~pred & Y[:, :, None]).sum(0)
+    f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+    f1 = f1 - 1e-9 * np.abs(grid - 0.5)[None, :]                     # tie-break towards 0.5
+    th = grid[f1.argmax(1)].astype(float)
+    th[Y.sum(0) < min_support] = default
+    return th
+
 
 # %% ../../nbs/text/30_metrics.ipynb #e8c226bc
 def _tfidf(train_texts):
@@ -121,4 +137,4 @@ def tfidf_emotion_baseline(train_texts, Y_train, val_texts, Y_val, test_texts, C
         f = f1_score(np.asarray(Y_val).astype(int), decide_emotions(pv, th), average="micro", zero_division=0)
         if best is None or f > best[0]: best = (f, C, th, m)
     _, C, th, m = best
-    return {"C": C, "threshold": th, "proba": m.predict_proba(Xte)}
+    return {"C": C, "threshold": th, "proba": m.predict_proba(Xte), "val_proba": m.predict_proba(Xva)}

@@ -1,0 +1,328 @@
+"""Fault injection for `trainbook resource make-data | pretrain-lm | pretrain | export | train-decoder` (issue 18).
+
+Every bad input must end in exit code 2 and ONE line on stderr that names the file (and line or byte
+where known), with no traceback and nothing written. Classes of the issue covered here:
+2 (paths listed in the export sidecar stay inside the export folder), 4 (zero/negative counts, NaN
+rates, ratios 0/1), 5 (not UTF-8, folders where files are expected, wrong types in registries,
+profiles and export files, output paths, checkpoint contents), 6 (an unsafe or corrupt checkpoint is
+refused in our words), 8 (duplicate keys) and the export hashes (a tampered file is refused by name).
+None of these tests trains anything: every refusal comes before the first epoch.
+"""
+import json, os, shutil, subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from trainbook.core.errors import DataError
+from trainbook.resource.data import load_config_table, load_profiles, make_profiling_frame, tool_registry
+from trainbook.resource.export import LOOKUP, MASKS, SIDECAR, WEIGHTS, export_config_weights
+
+HYP = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+HEADER = "tool,input_size,cpu_core,cpu_mem_gb,gpu_sm,gpu_mem_gb,latency_ms"
+
+
+from faults import TRAINBOOK, cli, files_under, refused   # tests/faults.py
+
+
+@pytest.fixture(scope="module")
+def reg(tmp_path_factory):
+    "A 2-tool, 25-configuration registry and an export of random rows over it (no training)."
+    d = tmp_path_factory.mktemp("resource_faults")
+    frame = make_profiling_frame()
+    frame = frame[frame.tool.isin(["image_classification", "object_detection"])].iloc[::20].reset_index(drop=True)
+    (d / "tools.json").write_text(json.dumps(tool_registry()))
+    frame.to_csv(d / "profiling.csv", index=False)
+    table = load_config_table(d / "tools.json", d / "profiling.csv")
+    export_config_weights(torch.randn(len(table), 8, generator=torch.Generator().manual_seed(0)), table, d / "export")
+    return d
+
+
+def tp(reg):
+    return ["--tools", reg / "tools.json", "--profiles", reg / "profiling.csv"]
+
+
+def fresh_export(reg, dst: Path) -> Path:
+    shutil.copytree(reg / "export", dst)
+    return dst
+
+
+# ---------------------------------------------------------------- class 4: counts, rates, ratios
+LM_FAULTS = [(["--epochs", "-1"], "epochs"), (["--epochs", "0"], "epochs"), (["--lr", "nan"], "lr"), (["--lr", "0"], "lr"),
+             (["--batch-size", "0"], "batch_size"), (["--heldout_frac", "0"], "heldout_frac"),
+             (["--heldout_frac", "1.0"], "heldout_frac"), (["--hidden_size", "0"], "hidden_size"),
+             (["--num_heads", "0"], "num_heads"), (["--hidden_size", "30", "--num_heads", "4"], "num_heads"),
+             (["--p_bos", "2"], "p_bos"), (["--split_epochs", "0"], "split_epochs"), (["--num_layers", "-2"], "num_layers"),
+             (["--intermediate_size", "0"], "intermediate_size"), (["--seed", "-1"], "seed")]
+
+
+@pytest.mark.parametrize("opts,key", LM_FAULTS)
+def test_pretrain_lm_values(opts, key, reg, tmp_path, capsys):
+    refused(capsys, "resource", "pretrain-lm", *tp(reg), "--out", tmp_path / "lm", *opts, says=(key,))
+    assert not (tmp_path / "lm").exists()
+
+
+PRETRAIN_FAULTS = [(["--num_epochs", "-1"], "num_epochs"), (["--num_epochs", "0"], "num_epochs"), (["--lr", "nan"], "lr"),
+                   (["--batch_size", "0"], "batch_size"), (["--dropout", "1.5"], "dropout"), (["--num_heads", "0"], "num_heads"),
+                   (["--mlp_hidden", "0"], "mlp_hidden"), (["--limit_configs", "-3"], "limit_configs"),
+                   (["--checkpoint_freq", "-1"], "checkpoint_freq"), (["--eval_styles", "7"], "eval_styles"),
+                   (["--warmup_ratio", "1"], "warmup_ratio"), (["--weight_decay", "-1"], "weight_decay"),
+                   (["--max_grad_norm", "0"], "max_grad_norm"), (["--num_copies", "0"], "num_copies"),
+                   (["--latency_digits", "-1"], "latency_digits"), (["--target_loss", "nan"], "target_loss")]
+
+
+@pytest.mark.parametrize("opts,key", PRETRAIN_FAULTS)
+def test_pretrain_values(opts, key, reg, tmp_path, capsys):
+    refused(capsys, "resource", "pretrain", "--tools_path", reg / "tools.json", "--profiles_path", reg / "profiling.csv",
+            "--output_dir", tmp_path / "enc", *opts, says=(key,))
+    assert not (tmp_path / "enc").exists()
+
+
+DECODER_FAULTS = [(["--epochs", "-1"], "epochs"), (["--epochs", "0"], "epochs"), (["--lr", "nan"], "lr"),
+                  (["--batch-size", "0"], "batch_size"), (["--heldout_frac", "0"], "heldout_frac"),
+                  (["--heldout_frac", "1.0"], "heldout_frac"), (["--p_none", "1"], "p_none"), (["--p_none", "-0.1"], "p_none"),
+                  (["--num_train", "0"], "num_train"), (["--num_val", "0"], "num_val"), (["--hidden", "0"], "hidden"),
+                  (["--task_dim", "-1"], "task_dim"), (["--feas_weight", "inf"], "feas_weight")]
+
+
+@pytest.mark.parametrize("opts,key", DECODER_FAULTS)
+def test_train_decoder_values(opts, key, reg, tmp_path, capsys):
+    refused(capsys, "resource", "train-decoder", "--export", reg / "export", *tp(reg), "--out", tmp_path / "dec", *opts, says=(key,))
+    assert not (tmp_path / "dec").exists()
+
+
+def test_make_data_values(tmp_path, capsys):
+    for seed in ("-1", "nan", "abc"):
+        refused(capsys, "resource", "make-data", "--seed", seed, "--out", tmp_path / "d", says=("--seed",))
+    assert not (tmp_path / "d").exists()
+
+
+# ---------------------------------------------------------------- class 5 / 8: registry and profiles
+def _registry_faults(tmp_path):
+    good = json.dumps(tool_registry())
+    return [
+        ("dup.json", '[{"name": "image_classification",\n  "name": "object_detection"}]', ":2", "duplicate key 'name'"),
+        ("desc.json", json.dumps([{"name": "image_classification", "description": ["x"]}]), "", "'description' must be text"),
+        ("name.json", json.dumps([{"name": 5}]), "", "non-empty 'name'"),
+        ("obj.json", json.dumps({"tools": []}), "", "non-empty list"),
+        ("nan.json", '[{"name": "a", "w": NaN}]', ":1", "NaN"),
+        ("latin.json", good[:30].encode() + b"\xe9" + good[30:].encode(), "", "byte 30: not UTF-8"),
+        ("trunc.json", good[:50], "", "invalid JSON"),
+    ]
+
+
+def test_registry_faults_every_command(reg, tmp_path, capsys):
+    "A bad tools.json is refused by each command that reads one, before anything is written."
+    for name, content, line, says in _registry_faults(tmp_path):
+        p = tmp_path / name
+        p.write_bytes(content) if isinstance(content, bytes) else p.write_text(content)
+        prof = reg / "profiling.csv"
+        for cmd in (["resource", "pretrain-lm", "--tools", p, "--profiles", prof, "--out", tmp_path / "lm"],
+                    ["resource", "pretrain", "--tools_path", p, "--profiles_path", prof, "--output_dir", tmp_path / "enc"],
+                    ["resource", "train-decoder", "--export", reg / "export", "--tools", p, "--profiles", prof, "--out", tmp_path / "dec"]):
+            refused(capsys, *cmd, names=f"{p}{line}", says=(says,))
+    refused(capsys, "resource", "pretrain-lm", "--tools", tmp_path, "--profiles", reg / "profiling.csv", "--out", tmp_path / "lm",
+            names=tmp_path, says=("is a directory",))
+    assert not {"lm", "enc", "dec"} & files_under(tmp_path)
+
+
+def test_profile_faults(reg, tmp_path, capsys):
+    good = (reg / "profiling.csv").read_text()
+    cases = [
+        ("big.csv", good + "object_detection,small,2,4.0,20,2.0,1e300\n", f":", "column 'latency_ms'"),
+        ("inf.csv", good + "object_detection,small,2,inf,20,2.0,100\n", "", "column 'cpu_mem_gb'"),
+        ("digits.csv", good + "object_detection,small," + "9" * 400 + ",4.0,20,2.0,100\n", "", "column 'cpu_core'"),
+        ("neg.csv", good + "object_detection,small,2,4.0,-20,2.0,100\n", "", "column 'gpu_sm'"),
+        ("size.csv", good + "object_detection,huge,2,4.0,20,2.0,100\n", "", "input_size"),
+        ("tool.csv", good + "speech,small,2,4.0,20,2.0,100\n", "", "unknown tool 'speech'"),
+        ("short.csv", good + "object_detection,small,2\n", "", "fields"),
+        ("latin.csv", good.encode() + b"object_detection,sm\xe4ll,2,4.0,20,2.0,100\n", "", "not UTF-8"),
+    ]
+    n = good.count("\n") + 1
+    for name, content, _, says in cases:
+        p = tmp_path / name
+        p.write_bytes(content) if isinstance(content, bytes) else p.write_text(content)
+        msg = refused(capsys, "resource", "pretrain-lm", "--tools", reg / "tools.json", "--profiles", p, "--out", tmp_path / "lm",
+                      names=p, says=(says,))
+        if name != "latin.csv": assert f"line {n}" in msg, msg
+        else: assert f"byte {content.index(0xE4)}" in msg, msg
+    refused(capsys, "resource", "train-decoder", "--export", reg / "export", "--tools", reg / "tools.json", "--profiles", tmp_path,
+            names=tmp_path, says=("is a directory",))
+    assert not (tmp_path / "lm").exists()
+
+
+_CELLS = st.one_of(st.sampled_from(["nan", "inf", "-inf", "1e300", "0", "-0", "-1", "1e-300", "0x10", "١٢", "9" * 400, "", " ",
+                                    "2", "4.0", "20", "100", "1_000"]),
+                   st.text(max_size=12), st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                   st.integers(min_value=-(10 ** 40), max_value=10 ** 40).map(str))
+
+
+@pytest.mark.timeout(120)
+@HYP
+@given(cells=st.lists(_CELLS, min_size=5, max_size=5), size=st.sampled_from(["small", "medium", "large", "xl", ""]))
+def test_generated_profile_rows(reg, tmp_path_factory, cells, size):
+    "Any generated row either loads as finite positive numbers below 2**53, or is refused naming the file and its line."
+    p = tmp_path_factory.mktemp("gen") / "p.csv"
+    row = ",".join(["object_detection", size] + [c.replace(",", ";").replace("\n", " ").replace("\r", " ").replace('"', "'") for c in cells])
+    p.write_text(f"{HEADER}\n{row}\n", encoding="utf-8")
+    try: frame = load_profiles(p, ["object_detection"])
+    except DataError as e:
+        assert str(p) in str(e) and "line 2" in str(e) and "\n" not in str(e), str(e)
+        return
+    vals = frame[["cpu_core", "cpu_mem_gb", "gpu_sm", "gpu_mem_gb", "latency_ms"]].to_numpy(float)
+    assert ((vals > 0) & (vals <= 2 ** 53)).all()
+
+
+# ---------------------------------------------------------------- class 5 / 6: the encoder checkpoint (export)
+def _enc_state():
+    return {"semantic": torch.zeros(2, 8), "norm.weight": torch.ones(8)}
+
+
+ENCODER_FAULTS = [
+    ("no-config", {"state_dict": _enc_state(), "meta": {}}, "'config'"),
+    ("list", [1, 2], "list"),
+    ("rebracket", {"state_dict": {"head.0.weight": torch.zeros(2, 2)}, "config": {"data": {}, "training": {}},
+                   "meta": {"target_type": "binary", "threshold": 0.5}}, "data"),
+    ("export-file", {"weights": torch.zeros(3, 4), "num_configs": 3, "hidden_dim": 4, "description": ""}, "'state_dict'"),
+    ("no-normalizer", {"state_dict": _enc_state(), "config": {}, "meta": {"tool_names": ["a"], "num_configs": 1}}, "normalizer"),
+    ("neg-dims", {"state_dict": _enc_state(), "config": {"num_heads": -2, "mlp_hidden": -5}, "meta": {"normalizer": {}}}, "must be >= 1"),
+    ("bad-types", {"state_dict": _enc_state(), "config": {"num_heads": "abc"}, "meta": {"normalizer": {}}}, "num_heads"),
+    ("state-list", {"state_dict": [1, 2], "config": {}, "meta": {}}, "state_dict"),
+    ("no-semantic", {"state_dict": {"x": torch.zeros(1)}, "config": {}, "meta": {"normalizer": {"mean": [0.0] * 6, "std": [1.0] * 6},
+                     "tool_names": ["a"], "num_configs": 1}}, "semantic"),
+]
+
+
+class _Evil:
+    def __reduce__(self): return (os.system, ("echo pwned",))
+
+
+def test_encoder_checkpoint_faults(reg, tmp_path, capsys):
+    for name, obj, says in ENCODER_FAULTS:
+        p = tmp_path / f"{name}.pt"; torch.save(obj, p)
+        refused(capsys, "resource", "export", "--encoder", p, "--out", tmp_path / "exp", *tp(reg), names=p, says=(says,))
+    assert not (tmp_path / "exp").exists()
+
+
+def test_unsafe_and_corrupt_encoder(reg, tmp_path, capsys):
+    "Class 6: what was refused and why, in our words; never PyTorch's advice to switch the check off."
+    evil = tmp_path / "evil.pt"; torch.save({"state_dict": {}, "config": _Evil(), "meta": {}}, evil)
+    trunc = tmp_path / "trunc.pt"; torch.save({"state_dict": _enc_state()}, trunc); trunc.write_bytes(trunc.read_bytes()[:300])
+    junk = tmp_path / "junk.pt"; junk.write_bytes(b"\xff" * 100)
+    for p, says in ((evil, "refused"), (trunc, "corrupt or truncated"), (junk, "corrupt or truncated"), (tmp_path, "is a directory")):
+        msg = refused(capsys, "resource", "export", "--encoder", p, "--out", tmp_path / "exp", *tp(reg), names=p, says=(says,))
+        assert "weights_only" not in msg and "Re-running" not in msg and "unsafely" not in msg, msg
+    assert not (tmp_path / "exp").exists()
+
+
+# ---------------------------------------------------------------- tampering and class 2: the export folder
+def _dec(reg, export, out):
+    return ["resource", "train-decoder", "--export", export, *tp(reg), "--out", out]
+
+
+def test_tampered_export_refused_by_name(reg, tmp_path, capsys):
+    e = fresh_export(reg, tmp_path / "w")
+    w = torch.load(e / WEIGHTS); w["weights"] = w["weights"] * -3; torch.save(w, e / WEIGHTS)     # same shape, other values
+    refused(capsys, *_dec(reg, e, tmp_path / "out"), names=e, says=(f"{WEIGHTS} changed after the export",))
+    e = fresh_export(reg, tmp_path / "l")
+    lk = json.loads((e / LOOKUP).read_text()); lk["0"]["latency_ms"] += 1; (e / LOOKUP).write_text(json.dumps(lk))
+    refused(capsys, *_dec(reg, e, tmp_path / "out"), names=e, says=(f"{LOOKUP} changed after the export",))
+    e = fresh_export(reg, tmp_path / "s"); (e / SIDECAR).unlink()      # removing the hashes is no way around them
+    refused(capsys, *_dec(reg, e, tmp_path / "out"), names=e / SIDECAR, says=("hashes are missing",))
+    assert not (tmp_path / "out").exists()
+
+
+def test_sidecar_paths_stay_inside(reg, tmp_path, capsys):
+    "Class 2: the sidecar names files; a path leaving the export folder (or any unknown name) is refused, never read."
+    for bad in ("../../../etc/passwd", "/etc/passwd", "sub/../../x", "extra.bin"):
+        e = fresh_export(reg, tmp_path / f"e{len(list(tmp_path.iterdir()))}")
+        side = json.loads((e / SIDECAR).read_text()); side["files"][bad] = {"sha256": "0" * 64, "bytes": 1}
+        (e / SIDECAR).write_text(json.dumps(side))
+        refused(capsys, *_dec(reg, e, tmp_path / "out"), names=e / SIDECAR, says=(repr(bad), "not an export file"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_file_faults(reg, tmp_path, capsys):
+    cases = [
+        (WEIGHTS, lambda p: torch.save({"weights": [1.0, 2.0], "num_configs": 2}, p), "2-D float tensor"),
+        (WEIGHTS, lambda p: torch.save({"weights": torch.zeros(25, 8, dtype=torch.long)}, p), "2-D float tensor"),
+        (WEIGHTS, lambda p: torch.save({"weights": torch.full((25, 8), float("nan"))}, p), "NaN"),
+        (WEIGHTS, lambda p: torch.save({"state_dict": {}}, p), "'weights'"),
+        (MASKS, lambda p: p.write_bytes(b"\xff\xfe"), "byte 0: not UTF-8"),
+        (MASKS, lambda p: p.write_text('{"image_classification": [0],\n "image_classification": [1]}'), "duplicate key"),
+        (MASKS, lambda p: p.write_text('{"image_classification": [true, 1.5]}'), "integer ids"),
+        (LOOKUP, lambda p: p.write_text('{"0": 5}'), "expected an object"),
+        (LOOKUP, lambda p: p.write_text('{"x": {}}'), "integers"),
+        (LOOKUP, lambda p: (p.unlink(), p.mkdir()), "is a directory"),
+        (SIDECAR, lambda p: p.write_text('{"schema": "resource_export", "schema_version": 1, "files": [1]}'), "'files'"),
+        (SIDECAR, lambda p: p.write_text('{"schema": "bam_artifacts", "schema_version": 1}'), "schema"),
+    ]
+    for i, (name, spoil, says) in enumerate(cases):
+        e = fresh_export(reg, tmp_path / f"e{i}"); spoil(e / name)
+        refused(capsys, *_dec(reg, e, tmp_path / "out"), names=e / name, says=(says,))
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- class 5: output paths
+def test_output_paths(reg, tmp_path, capsys, monkeypatch):
+    f = tmp_path / "afile"; f.write_text("x")
+    enc = tmp_path / "enc.pt"; torch.save({"x": 1}, enc)
+    for cmd in (["resource", "make-data", "--out", f], ["resource", "make-data", "--out", f / "sub"],
+                ["resource", "pretrain-lm", *tp(reg), "--out", f],
+                ["resource", "pretrain", "--tools_path", reg / "tools.json", "--output_dir", f],
+                ["resource", "export", "--encoder", enc, "--out", f, *tp(reg)],
+                ["resource", "train-decoder", "--export", reg / "export", *tp(reg), "--out", f]):
+        refused(capsys, *cmd, names=f)
+    (tmp_path / "dec" / "decoder_comparison.json").mkdir(parents=True)
+    refused(capsys, "resource", "train-decoder", "--export", reg / "export", *tp(reg), "--out", tmp_path / "dec",
+            names=tmp_path / "dec" / "decoder_comparison.json", says=("is a directory",))
+    ro = tmp_path / "ro"; ro.mkdir(); os.chmod(ro, 0o555)
+    try:
+        if os.geteuid() == 0:   # root writes anywhere: make the permission check see what a user would
+            real = os.access
+            monkeypatch.setattr(os, "access", lambda p, m, **k: False if Path(p) == ro else real(p, m, **k))
+        refused(capsys, "resource", "pretrain-lm", *tp(reg), "--out", ro / "lm", names=ro / "lm", says=("not writable",))
+        refused(capsys, "resource", "train-decoder", "--export", reg / "export", *tp(reg), "--out", ro, names=ro, says=("not writable",))
+        assert list(ro.iterdir()) == []
+    finally: os.chmod(ro, 0o755)
+    assert files_under(tmp_path) == {"afile", "enc.pt", "dec", "dec/decoder_comparison.json", "ro"}
+
+
+# ---------------------------------------------------------------- class 5 / 8: YAML configs of the trainers
+def test_config_files(reg, tmp_path, capsys):
+    dup = tmp_path / "dup.yaml"; dup.write_text("num_epochs: 2\nlr: 0.01\nnum_epochs: 3\n")
+    latin = tmp_path / "latin.yaml"; latin.write_bytes(b"llm_model: caf\xe9\n")
+    typ = tmp_path / "typ.yaml"; typ.write_text("batch_size: [1, 2]\n")
+    for cmd in (["resource", "pretrain", "--output_dir", tmp_path / "enc"],
+                ["resource", "pretrain-lm", *tp(reg), "--out", tmp_path / "lm"],
+                ["resource", "train-decoder", "--export", reg / "export", *tp(reg), "--out", tmp_path / "dec"]):
+        refused(capsys, *cmd, "--config", dup, names=f"{dup}:3", says=("duplicate key 'num_epochs'",))
+        refused(capsys, *cmd, "--config", latin, names=latin, says=(f"byte {latin.read_bytes().index(0xE9)}", "not UTF-8"))
+        refused(capsys, *cmd, "--config", tmp_path, names=tmp_path, says=("is a directory",))
+        refused(capsys, *cmd, "--config", typ, says=("batch_size",))
+    assert not {"enc", "lm", "dec"} & files_under(tmp_path)
+
+
+def test_language_model_folder_contents(reg, tmp_path, capsys):
+    "A model folder whose config.json is not JSON, or describes negative sizes, is refused in one line."
+    bad = tmp_path / "badlm"; bad.mkdir(); (bad / "config.json").write_text("{not json")
+    neg = tmp_path / "neglm"; neg.mkdir(); (neg / "config.json").write_text('{"model_type": "qwen2", "hidden_size": -4}')
+    for lm in (bad, neg, tmp_path / "nolm"):
+        refused(capsys, "resource", "pretrain", "--tools_path", reg / "tools.json", "--profiles_path", reg / "profiling.csv",
+                "--llm_model", lm, "--output_dir", tmp_path / "enc", names=lm)
+    assert not (tmp_path / "enc").exists()
+
+
+# ---------------------------------------------------------------- the real entry point
+@pytest.mark.timeout(300)
+def test_subprocess_tampered_export(reg, tmp_path):
+    "The installed command on an export whose weights were multiplied by -3: exit 2, one line naming the file."
+    e = fresh_export(reg, tmp_path / "w")
+    w = torch.load(e / WEIGHTS); w["weights"] = w["weights"] * -3; torch.save(w, e / WEIGHTS)
+    r = subprocess.run([*TRAINBOOK, *map(str, _dec(reg, e, tmp_path / "out"))],
+                       capture_output=True, text=True, timeout=280, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert f"{WEIGHTS} changed after the export" in lines[0] and str(e) in lines[0]
+    assert not (tmp_path / "out").exists()
