@@ -390,6 +390,20 @@ def test_output_paths_that_are_folders_or_under_a_file(base, sw, tmp_path, capsy
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_dir", "a_file", "sweep"] and not any(d.iterdir())
 
 
+def test_output_in_a_folder_the_user_cannot_write(base, sw, tmp_path, capsys, monkeypatch):
+    """The permission is denied through `os.access` (what the output check asks), so this also holds under root, where
+    `test_output_in_a_read_only_folder` cannot run."""
+    import trainbook.core.safeio as safeio
+    ro = tmp_path / "ro"; ro.mkdir()
+    real = os.access
+    monkeypatch.setattr(safeio.os, "access", lambda p, mode, *a, **k: False if Path(p) == ro else real(p, mode, *a, **k))
+    for argv in (["bam", "convert", "--input", base / "ds.jsonl", "--out", ro / "x.jsonl"],
+                 ["bam", "train", "--dataset", base / "ds.jsonl", "--out-dir", ro / "codec"],
+                 ["bam", "eval", "--dataset", base / "ds.jsonl", "--bam-manifest", sw[2], "--out", ro / "ev.json"]):
+        refused(capsys, argv, "not writable")
+    assert not any(ro.iterdir())
+
+
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only folders")
 def test_output_in_a_read_only_folder(base, sw, tmp_path, capsys):
     ro = tmp_path / "ro"; ro.mkdir(); ro.chmod(0o555)
