@@ -60,3 +60,24 @@ def test_two_process_ddp_matches_single_process(tmp_path):
           f"final val_loss {a['val_losses'][-1]:.6f} vs {b['val_losses'][-1]:.6f}")
     np.testing.assert_allclose(b["params"], a["params"], atol=1e-4)
     np.testing.assert_allclose(b["val_losses"], a["val_losses"], rtol=1e-4)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_plain_steps_equal_accelerate_wrappers(monkeypatch, dropout):
+    "On one full-precision process `fit` calls torch directly; the weights and history equal the Accelerate-wrapped path's."
+    import torch
+    import trainbook.core.train as T
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(300, 8, generator=g); y = (X[:, 0] > 0).long()
+    ds = torch.utils.data.TensorDataset(X, y)
+    def run(plain):
+        monkeypatch.setattr(T, "PLAIN_STEPS", plain)
+        torch.manual_seed(0)
+        m = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Dropout(dropout), torch.nn.Linear(16, 2))
+        cfg = T.TrainConfig(epochs=3, batch_size=32, lr=1e-2, device="cpu", progress=False, max_grad_norm=0.5)
+        res = T.fit(m, ds, lambda mm, b: torch.nn.functional.cross_entropy(mm(b[0]), b[1]), cfg,
+                    eval_fn=lambda mm: {"val_loss": float(torch.nn.functional.cross_entropy(mm(X[:64]), y[:64]))})
+        return [r["train_loss"] for r in res.history], [r["val_loss"] for r in res.history], m.state_dict()
+    a, b = run(True), run(False)
+    assert a[0] == b[0] and a[1] == b[1]
+    assert all(torch.equal(a[2][k], b[2][k]) for k in a[2])
