@@ -86,7 +86,8 @@ def loads_json(text, source="<string>", line=None, allow_nan=False):
     if isinstance(text, (bytes, bytearray)): text = decode_utf8(bytes(text), source, line)
     def at(rel):   # the line in the file: `line` is where `text` starts (a JSON-lines record)
         if rel is None: return line
-        return rel if line is None else line + rel - 1
+        # an error at the very end of a record is reported by json on the line after its newline: keep it on the record
+        return rel if line is None else line + min(rel, text.rstrip("\r\n").count("\n") + 1) - 1
     try: return json.loads(text, object_pairs_hook=_no_dups, **({} if allow_nan else {"parse_constant": _no_const}))
     except _Dup as e:
         k, rel = _first_dup(text) or (e.args[0], None)
@@ -95,7 +96,8 @@ def loads_json(text, source="<string>", line=None, allow_nan=False):
         rel = _line_of(text, r"(?<![\w\"])" + re.escape(e.args[0]) + r"(?![\w\"])")
         raise DataError(f"{_where(source, at(rel))}: {e.args[0]} is not a JSON number (expected a finite number)") from None
     except json.JSONDecodeError as e:
-        raise DataError(f"{_where(source, at(e.lineno))}: invalid JSON ({e.msg}, column {e.colno})") from None
+        past_end = line is not None and e.lineno > text.rstrip("\r\n").count("\n") + 1
+        raise DataError(f"{_where(source, at(e.lineno))}: invalid JSON ({e.msg}, {'at the end of the line' if past_end else f'column {e.colno}'})") from None
     except RecursionError: raise DataError(f"{_where(source, line)}: invalid JSON (nested too deeply)") from None
     except ValueError as e:   # e.g. an integer with more digits than Python converts
         raise DataError(f"{_where(source, line)}: invalid JSON ({str(e).splitlines()[0][:120]})") from None
