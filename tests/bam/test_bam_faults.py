@@ -8,7 +8,7 @@ Classes of the issue covered here (see the report): 1 tampering (hashes), 2 mani
 4 negative / zero / NaN counts and rates, 5 non-UTF-8, folders, wrong types and out-of-range numbers,
 output paths, 6 unsafe `.npz` refused in our words, 8 duplicate keys.
 """
-import hashlib, json, os, shutil, subprocess, sys
+import hashlib, json, shutil, sys
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +16,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from trainbook.core.cli import main
-from trainbook.bam.artifacts import BamCodec, SEED_ARTIFACT_KEYS, file_hashes, pca_codec, payload_schema_hash
+from trainbook.bam.artifacts import SEED_ARTIFACT_KEYS, file_hashes, pca_codec
 from trainbook.bam.data import ORDER, simulated_windows, write_dataset
 from trainbook.bam.runspec import example_runspec_dict
+from faults import cli, edit_json, in_our_words, json_edited, one_line, refused, refused_process, replaced, unwritable   # tests/faults.py
 
 LATIN1 = "caf\xe9".encode("latin-1")          # one byte that is not UTF-8
 HUGE = 10 ** 400                                # a 400-digit integer: valid JSON, not a float64
@@ -57,25 +57,6 @@ def sw(base, tmp_path):
     return s, s / "runs" / "r1", s / "runs" / "r1" / "bam_manifest.json"
 
 
-def cli(capsys, argv):
-    "Run `trainbook ARGV` in this process: (exit code, stdout, stderr)."
-    capsys.readouterr()
-    try: rc = main([str(a) for a in argv])
-    except SystemExit as e: rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def refused(capsys, argv, *needles, leaves=()):
-    "Assert the command exits 2 with one stderr line containing every needle, no traceback, nothing written."
-    rc, out, err = cli(capsys, argv)
-    assert rc == 2, f"exit {rc} for {argv}\n{err}"
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    for n in needles: assert str(n) in err, f"{n!r} not in {err!r}"
-    for p in leaves: assert not Path(p).exists(), f"{p} was left behind"
-    return err
-
-
 def manifest_commands(base, sw, tmp):
     "Every command that loads a BAM codec, and the outputs each would write."
     s, _, man = sw
@@ -100,16 +81,12 @@ def rehash(d: Path):
     (d / "artifacts.json").write_text(json.dumps(a))
 
 
-def edit_json(p: Path, **kw):
-    o = json.loads(p.read_text()); o.update(kw); p.write_text(json.dumps(o))
-
-
 # ---------------------------------------------------------------------------------------------- controls
 def test_untampered_codec_loads_in_every_command(base, sw, tmp_path, capsys):
     "The positive control: the same commands succeed on the untouched copy (so every refusal below is the check's)."
     cmds = manifest_commands(base, sw, tmp_path)
     for name in ("eval", "tx", "record"):
-        rc, out, err = cli(capsys, cmds[name][0])
+        rc, out, err = cli(capsys, *cmds[name][0])
         assert rc == 0, (name, err)
     assert (tmp_path / "ev.json").exists() and (tmp_path / "rec.yaml").exists() and (tmp_path / "logs").is_dir()
 
@@ -139,7 +116,7 @@ def test_tampering_is_refused_naming_the_file(base, sw, tmp_path, capsys, cmd, c
     edit, needles = TAMPER[case]
     edit(sw[1])
     argv, leaves = manifest_commands(base, sw, tmp_path)[cmd]
-    refused(capsys, argv, *needles, leaves=leaves)
+    refused(capsys, *argv, says=needles, leaves=leaves)
 
 
 @pytest.mark.parametrize("cmd", ["eval", "tx"])
@@ -149,10 +126,9 @@ def test_unsafe_or_corrupt_npz_is_refused_in_our_words(base, sw, tmp_path, capsy
     np.savez(d / "layer_0.npz", W=np.array([{"a": 1}], dtype=object), V=np.zeros((12, 4), np.float32))
     rehash(d)
     argv, leaves = manifest_commands(base, sw, tmp_path)[cmd]
-    err = refused(capsys, argv, "layer_0.npz: refused", "pickle", leaves=leaves)
-    assert "allow_pickle" not in err and "unsafely" not in err
+    in_our_words(refused(capsys, *argv, says=("layer_0.npz: refused", "pickle"), leaves=leaves))
     (d / "layer_0.npz").write_bytes((d / "layer_0.npz").read_bytes()[:100]); rehash(d)
-    refused(capsys, argv, "layer_0.npz: corrupt or truncated", leaves=leaves)
+    refused(capsys, *argv, says=("layer_0.npz: corrupt or truncated",), leaves=leaves)
 
 
 # ---------------------------------------------------------------------------------------------- class 2: confinement
@@ -163,20 +139,19 @@ ESCAPES = [("model_path", "/etc"), ("model_path", "../../.."), ("norm_path", "/e
 def test_manifest_paths_stay_in_their_folder(base, sw, tmp_path, capsys, cmd, key, value):
     edit_json(sw[2], **{key: value})
     argv, leaves = manifest_commands(base, sw, tmp_path)[cmd]
-    refused(capsys, argv, f"bam_manifest.json: {key} '{value}' leaves its folder", leaves=leaves)
+    refused(capsys, *argv, says=(f"bam_manifest.json: {key} '{value}' leaves its folder",), leaves=leaves)
 
 
 def test_symlinked_layer_folder_out_of_the_manifest_folder_is_refused(base, sw, tmp_path, capsys):
     outside = tmp_path / "outside"; shutil.copytree(sw[1], outside)
     (sw[1] / "m").symlink_to(outside, target_is_directory=True)
     edit_json(sw[2], model_path="m")
-    refused(capsys, manifest_commands(base, sw, tmp_path)["eval"][0], "model_path 'm' leaves its folder")
+    refused(capsys, *manifest_commands(base, sw, tmp_path)["eval"][0], says=("model_path 'm' leaves its folder",))
 
 
 def test_record_confines_the_reports_manifest_path(base, sw, tmp_path, capsys):
-    rep = sw[0] / "sweep_report.json"; o = json.loads(rep.read_text()); o["runs"][0]["manifest"] = "../../../../etc/passwd"
-    rep.write_text(json.dumps(o))
-    refused(capsys, manifest_commands(base, sw, tmp_path)["record"][0], "manifest '../../../../etc/passwd' leaves its folder",
+    with json_edited(sw[0] / "sweep_report.json") as o: o["runs"][0]["manifest"] = "../../../../etc/passwd"
+    refused(capsys, *manifest_commands(base, sw, tmp_path)["record"][0], says=("manifest '../../../../etc/passwd' leaves its folder",),
             leaves=[tmp_path / "rec.yaml"])
 
 
@@ -208,14 +183,14 @@ def _args(base, tmp):
 def test_bad_counts_and_rates_are_refused_before_anything_runs(base, tmp_path, capsys):
     out, cases = _args(base, tmp_path)
     for argv, opt in cases:
-        refused(capsys, argv, opt, leaves=[out])
+        refused(capsys, *argv, says=(opt,), leaves=[out])
 
 
 @HYP
 @given(v=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10)))
 def test_generated_train_ratio_is_refused_unless_strictly_between_0_and_1(base, tmp_path, capsys, v):
     # a valid ratio reaches the dataset reader (a missing file here): the refusal names --train-ratio iff invalid
-    err = refused(capsys, ["bam", "eval", "--dataset", tmp_path / "missing.jsonl", "--bam-manifest", "m.json", "--train-ratio", repr(v)])
+    err = refused(capsys, "bam", "eval", "--dataset", tmp_path / "missing.jsonl", "--bam-manifest", "m.json", "--train-ratio", repr(v))
     assert ("--train-ratio" in err) == (not (0 < v < 1)), (v, err)
 
 
@@ -256,7 +231,7 @@ def test_bad_dataset_lines_name_file_and_line(base, tmp_path, capsys, cmd):
         ds = tmp_path / f"{name}.jsonl"
         ds.write_bytes(good.encode() + b"\n" + (line if isinstance(line, bytes) else line.encode()) + b"\n")
         argv, leaves = _dataset_readers(base, ds, tmp_path)[cmd]
-        refused(capsys, argv, f"{ds}", msg, leaves=leaves)
+        refused(capsys, *argv, says=(f"{ds}", msg), leaves=leaves)
 
 
 @pytest.mark.parametrize("cmd", ["train", "eval", "sweep", "tx", "rx"])
@@ -264,7 +239,16 @@ def test_dataset_that_is_a_folder_or_missing(base, tmp_path, capsys, cmd):
     (tmp_path / "dir.jsonl").mkdir()
     for ds, msg in [(tmp_path / "dir.jsonl", "is a directory"), (tmp_path / "nope.jsonl", "not found")]:
         argv, leaves = _dataset_readers(base, ds, tmp_path)[cmd]
-        refused(capsys, argv, ds, msg, leaves=leaves)
+        refused(capsys, *argv, says=(ds, msg), leaves=leaves)
+
+
+def test_sweep_of_a_dataset_too_small_for_its_split(base, tmp_path, capsys):
+    "One window: `bam sweep` refuses in one line naming the dataset before any point runs; no folder, no `eval.json` left."
+    ds = tmp_path / "one.jsonl"; ds.write_text((base / "ds.jsonl").read_text().splitlines()[0] + "\n")
+    refused(capsys, "bam", "sweep", "--dataset", ds, "--out-dir", tmp_path / "new", names=ds, says=("training windows under train_ratio",),
+            leaves=[tmp_path / "new"])
+    old = tmp_path / "old"; old.mkdir(); (old / "notes.txt").write_text("kept")
+    refused(capsys, "bam", "sweep", "--dataset", ds, "--out-dir", old, names=ds, says=("training windows under train_ratio",), folder=old)
 
 
 def test_convert_inputs(base, tmp_path, capsys):
@@ -272,7 +256,7 @@ def test_convert_inputs(base, tmp_path, capsys):
     out = tmp_path / "out.jsonl"
     conv = lambda p, *extra: ["bam", "convert", "--input", p, "--out", out, *extra]
     (tmp_path / "d").mkdir()
-    refused(capsys, conv(tmp_path / "d"), "d: is a directory", leaves=[out])
+    refused(capsys, *conv(tmp_path / "d"), says=("d: is a directory",), leaves=[out])
     header = "ts_ms," + ",".join(ORDER) + "\n"
     row = lambda t: f"{t}," + ",".join(["1.0"] * 12) + "\n"
     cases = {
@@ -287,7 +271,7 @@ def test_convert_inputs(base, tmp_path, capsys):
     }
     for name, (data, msg) in cases.items():
         p = tmp_path / name; p.write_bytes(data)
-        refused(capsys, conv(p), msg, leaves=[out])
+        refused(capsys, *conv(p), says=(msg,), leaves=[out])
 
 
 def test_codec_files_with_wrong_types_or_bytes(base, sw, tmp_path, capsys):
@@ -307,7 +291,7 @@ def test_codec_files_with_wrong_types_or_bytes(base, sw, tmp_path, capsys):
     for data, *msgs in manifest_cases:
         man.write_bytes(data if isinstance(data, bytes) else data.encode())
         for cmd in ("eval", "tx"):
-            refused(capsys, cmds[cmd][0], *msgs, leaves=cmds[cmd][1])
+            refused(capsys, *cmds[cmd][0], says=msgs, leaves=cmds[cmd][1])
     man.write_bytes(orig[man])
     norm = json.loads(orig[d / "norm.json"])
     for data, msg in [(LATIN1, "norm.json: byte 3: not UTF-8"), (json.dumps({**norm, "mean": "x"}), "'mean' must be a list of numbers"),
@@ -316,19 +300,16 @@ def test_codec_files_with_wrong_types_or_bytes(base, sw, tmp_path, capsys):
                       ('{"mean": [], "mean": []}', "norm.json:1: duplicate key 'mean'")]:
         (d / "norm.json").write_bytes(data if isinstance(data, bytes) else data.encode()); rehash(d)
         for cmd in ("eval", "tx"):
-            refused(capsys, cmds[cmd][0], "norm.json", msg, leaves=cmds[cmd][1])
+            refused(capsys, *cmds[cmd][0], says=("norm.json", msg), leaves=cmds[cmd][1])
     (d / "norm.json").write_bytes(orig[d / "norm.json"]); rehash(d)
     for cmd in ("eval", "tx"):
         argv = [a if a != man else d for a in cmds[cmd][0]]     # the manifest argument is a folder
-        refused(capsys, argv, f"{d}: is a directory", leaves=cmds[cmd][1])
+        refused(capsys, *argv, says=(f"{d}: is a directory",), leaves=cmds[cmd][1])
 
 
 def _runspec_cases(base):
     good = yaml.safe_load((base / "tx.yaml").read_text())
-    def with_(path, value):
-        d = json.loads(json.dumps(good)); o = d
-        for k in path[:-1]: o = o[k]
-        o[path[-1]] = value; return yaml.safe_dump(d)
+    def with_(path, value): return yaml.safe_dump(replaced(good, path, value))
     return {
         "latin1.yaml": (b"run_id: " + LATIN1 + b"\n", "latin1.yaml: byte 11: not UTF-8"),
         "dup.yaml": ((base / "tx.yaml").read_text() + "run_id: again\n", "dup.yaml:", "duplicate key 'run_id'"),
@@ -351,10 +332,10 @@ def test_bad_runspecs(base, tmp_path, capsys, cmd):
         if cmd == "rx" and not isinstance(data, bytes): p.write_text(text)
         argv = (["bam", "tx", "--runspec", p, "--dataset", base / "ds.jsonl", "--radio", "mock", "--out-dir", out] if cmd == "tx"
                 else ["bam", "rx", "--runspec", p, "--listen", "127.0.0.1:0", "--out-dir", out])
-        refused(capsys, argv, p, *msgs, leaves=[out])
+        refused(capsys, *argv, says=(p, *msgs), leaves=[out])
     (tmp_path / "spec_dir.yaml").mkdir()
-    refused(capsys, ["bam", cmd, "--runspec", tmp_path / "spec_dir.yaml", "--dataset", base / "ds.jsonl", "--out-dir", out],
-            "spec_dir.yaml: is a directory", leaves=[out])
+    refused(capsys, "bam", cmd, "--runspec", tmp_path / "spec_dir.yaml", "--dataset", base / "ds.jsonl", "--out-dir", out,
+            says=("spec_dir.yaml: is a directory",), leaves=[out])
 
 
 def test_sweep_report_contents(base, sw, tmp_path, capsys):
@@ -367,7 +348,7 @@ def test_sweep_report_contents(base, sw, tmp_path, capsys):
                       (json.dumps({**orig, "config": {"train_ratio": HUGE, "split_seed": 0}}), "config.train_ratio"),
                       (json.dumps({**orig, "schema": "other"}), "not a bam sweep report")]:
         rep.write_bytes(data if isinstance(data, bytes) else data.encode())
-        refused(capsys, argv, msg, leaves=[out])
+        refused(capsys, *argv, says=(msg,), leaves=[out])
 
 
 # ---------------------------------------------------------------------------------------------- outputs
@@ -386,34 +367,20 @@ def test_output_paths_that_are_folders_or_under_a_file(base, sw, tmp_path, capsy
          "is a file, not a folder"),
     ]
     for argv, msg in cases:
-        refused(capsys, argv, msg)
+        refused(capsys, *argv, says=(msg,))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_dir", "a_file", "sweep"] and not any(d.iterdir())
 
 
-def test_output_in_a_folder_the_user_cannot_write(base, sw, tmp_path, capsys, monkeypatch):
-    """The permission is denied through `os.access` (what the output check asks), so this also holds under root, where
-    `test_output_in_a_read_only_folder` cannot run."""
-    import trainbook.core.safeio as safeio
-    ro = tmp_path / "ro"; ro.mkdir()
-    real = os.access
-    monkeypatch.setattr(safeio.os, "access", lambda p, mode, *a, **k: False if Path(p) == ro else real(p, mode, *a, **k))
-    for argv in (["bam", "convert", "--input", base / "ds.jsonl", "--out", ro / "x.jsonl"],
-                 ["bam", "train", "--dataset", base / "ds.jsonl", "--out-dir", ro / "codec"],
-                 ["bam", "eval", "--dataset", base / "ds.jsonl", "--bam-manifest", sw[2], "--out", ro / "ev.json"]):
-        refused(capsys, argv, "not writable")
-    assert not any(ro.iterdir())
-
-
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only folders")
-def test_output_in_a_read_only_folder(base, sw, tmp_path, capsys):
-    ro = tmp_path / "ro"; ro.mkdir(); ro.chmod(0o555)
-    try:
+@pytest.mark.parametrize("chmod", [False, True], ids=["os.access", "chmod"])
+def test_output_in_a_read_only_folder(base, sw, tmp_path, capsys, chmod):
+    """A folder the user cannot write: refused up front, nothing written. `os.access` (what the output check asks) says no,
+    so this also holds under root; with `chmod` (mode 0555) it is the real thing wherever the mode binds."""
+    with unwritable(tmp_path / "ro", chmod=chmod) as ro:
         for argv in (["bam", "convert", "--input", base / "ds.jsonl", "--out", ro / "x.jsonl"],
                      ["bam", "train", "--dataset", base / "ds.jsonl", "--out-dir", ro / "codec"],
                      ["bam", "eval", "--dataset", base / "ds.jsonl", "--bam-manifest", sw[2], "--out", ro / "ev.json"]):
-            refused(capsys, argv, "not writable")
+            refused(capsys, *argv, says=("not writable",))
         assert not any(ro.iterdir())
-    finally: ro.chmod(0o755)
 
 
 # ---------------------------------------------------------------------------------------------- generated inputs
@@ -426,8 +393,7 @@ def test_generated_bytes_as_any_input_file(base, tmp_path, capsys, data):
     for argv in (["bam", "eval", "--dataset", p, "--bam-manifest", man, "--no-baselines"],
                  ["bam", "tx", "--runspec", p, "--manifest", man, "--dataset", base / "ds.jsonl", "--radio", "mock", "--out-dir", tmp_path / "l"],
                  ["bam", "eval", "--dataset", base / "ds.jsonl", "--bam-manifest", p]):
-        rc, out, err = cli(capsys, argv)
-        assert rc == 2 and len(err.strip().splitlines()) == 1 and str(p) in err and "Traceback" not in err, (argv, err)
+        refused(capsys, *argv, names=p)
 
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers(-2 ** 70, 2 ** 70) | st.floats(allow_nan=False) | st.text(max_size=5)
@@ -441,10 +407,10 @@ def test_generated_dataset_lines(base, tmp_path, capsys, fields, window):
     "Generated dataset lines (odd types, huge integers, inf): exit 0, or exit 2 naming file and line 1."
     obj = {**fields, **({"window": window} if window is not None else {})}
     p = tmp_path / "gen.jsonl"; p.write_text(json.dumps(obj) + "\n")
-    rc, out, err = cli(capsys, ["bam", "eval", "--dataset", p, "--bam-manifest", base / "sweep/runs/r1/bam_manifest.json",
-                                "--subset", "all", "--no-baselines"])
+    rc, out, err = cli(capsys, "bam", "eval", "--dataset", p, "--bam-manifest", base / "sweep/runs/r1/bam_manifest.json",
+                       "--subset", "all", "--no-baselines")
     assert "Traceback" not in err and rc in (0, 2), err
-    if rc == 2: assert len(err.strip().splitlines()) == 1 and (f"{p}: line 1:" in err or f"{p}:1:" in err), err
+    if rc == 2: assert f"{p}: line 1:" in one_line(err) or f"{p}:1:" in err, err
 
 
 @HYP
@@ -455,7 +421,7 @@ def test_generated_manifest_values(base, sw, tmp_path, capsys, key, value):
     "Any JSON value for any manifest key: the codec loads (only if unchanged) or one line naming the manifest."
     shutil.rmtree(sw[0]); shutil.copytree(base / "sweep", sw[0])
     orig = json.loads(sw[2].read_text()); edit_json(sw[2], **{key: value})
-    rc, out, err = cli(capsys, manifest_commands(base, sw, tmp_path)["eval"][0][:6] + ["--no-baselines"])
+    rc, out, err = cli(capsys, *manifest_commands(base, sw, tmp_path)["eval"][0][:6], "--no-baselines")
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 1, err
     if json.loads(sw[2].read_text()) != orig: assert rc == 2 and "bam_manifest.json" in err, (key, value, err)
 
@@ -464,12 +430,9 @@ def test_generated_manifest_values(base, sw, tmp_path, capsys, key, value):
 def test_subprocess_refusals_are_one_line(base, sw, tmp_path):
     "The same through a fresh interpreter: what a shell user sees (stderr, exit status), nothing written."
     _w_times_minus_3(sw[1])
-    prog = "import sys; from trainbook.core.cli import main; sys.exit(main(sys.argv[1:]))"
-    r = subprocess.run([sys.executable, "-c", prog, "bam", "eval", "--dataset", str(base / "ds.jsonl"), "--bam-manifest", str(sw[2]),
-                        "--out", str(tmp_path / "ev.json")], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "layer_0.npz: sha256 differs" in r.stderr, r.stderr
+    refused_process("bam", "eval", "--dataset", base / "ds.jsonl", "--bam-manifest", sw[2], "--out", tmp_path / "ev.json",
+                    says=("layer_0.npz: sha256 differs",), timeout=120)
     spec = tmp_path / "bad.yaml"; spec.write_bytes(b"run_id: " + LATIN1 + b"\n")
-    r = subprocess.run([sys.executable, "-m", "trainbook.bam.link_cli", "tx", "--runspec", str(spec), "--dataset", str(base / "ds.jsonl"),
-                        "--radio", "mock", "--out-dir", str(tmp_path / "logs")], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "bad.yaml: byte 11: not UTF-8" in r.stderr, r.stderr
+    refused_process("tx", "--runspec", spec, "--dataset", base / "ds.jsonl", "--radio", "mock", "--out-dir", tmp_path / "logs",
+                    exe=[sys.executable, "-m", "trainbook.bam.link_cli"], says=("bad.yaml: byte 11: not UTF-8",), timeout=120)
     assert not (tmp_path / "ev.json").exists() and not (tmp_path / "logs").exists()

@@ -4,7 +4,7 @@ naming the file (and line or byte offset), no traceback, nothing left behind. Cl
 5 unreadable files (not UTF-8, directories, output paths, checkpoint contents), 6 unsafe checkpoints,
 7 notebook parameter types, 8 duplicate keys. The CLI is called in-process (`main(argv)`); a few subprocess
 checks at the end make sure nothing prints a traceback at the process level."""
-import gzip, io, json, math, os, pickle, subprocess, sys
+import gzip, json, math, pickle, subprocess, sys
 from pathlib import Path
 import nbformat
 import pytest
@@ -13,27 +13,13 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from trainbook.core import safeio
 from trainbook.core.artifacts import (CheckpointError, check_checkpoint, load_torch, save_torch, verify_manifest, write_json,
                                       write_manifest)
-from trainbook.core.cli import Parser, main
+from trainbook.core.cli import Parser
 from trainbook.core.config import add_config_args, config_from_args
 from trainbook.core.errors import DataError, UserError
 from trainbook.core.trainconfig import TrainConfig
+from faults import Evil, cli, in_our_words, one_line, refused, refused_process   # tests/faults.py
 
 HYP = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-def tb(argv):
-    "Exit code of `trainbook ARGV` run in this process (argparse errors raise SystemExit, UserError returns 2)."
-    try: return main([str(a) for a in argv])
-    except SystemExit as e: return e.code
-
-
-def one_line(capsys, *needles, rc=None):
-    "The single stderr line of the last command; it contains every needle and no traceback."
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert "Traceback" not in err and len(lines) == 1, err
-    for n in needles: assert str(n) in lines[0], (n, lines[0])
-    return lines[0]
 
 
 def _notebook(path: Path, params: str, body: str = "print('ran')"):
@@ -63,19 +49,28 @@ def nothing_ran(env):
     assert not (env["tmp"] / "PWNED").exists()
 
 
+def run_refused(env, capsys, *args, says=()):
+    "`trainbook run ARGS` refused in one line holding every `says`, with no `== NAME` line before it (stdout empty), nothing run."
+    line = refused(capsys, "run", *args, says=says)
+    nothing_ran(env)
+    return line
+
+
 # ---- class 3: `trainbook run NAME` takes pipeline names only -------------------------------------------------------
 @pytest.mark.parametrize("name", ["../core/09_cli", "good/../../core/09_cli", "EVIL", "", ".", "good.ipynb", "good/"])
 def test_run_takes_names_not_paths(env, capsys, name):
-    assert tb(["run", name]) == 2
-    one_line(capsys, f"unknown pipeline {name!r} (available: good)")
-    nothing_ran(env)
+    run_refused(env, capsys, name, says=(f"unknown pipeline {name!r} (available: good)",))
 
 
 def test_run_refuses_an_absolute_path_to_a_notebook_elsewhere(env, capsys):
-    assert tb(["run", env["evil"]]) == 2
-    one_line(capsys, "unknown pipeline", "(available: good)")
-    nothing_ran(env)
+    run_refused(env, capsys, env["evil"], says=("unknown pipeline", "(available: good)"))
     assert [p.name for p in env["evil"].parent.iterdir()] == ["evil.ipynb"]     # no run folder beside it either
+
+
+def test_run_that_starts_says_so_first(env, capsys):
+    "The control of the refusals: once every check passed, `run NAME` prints `== NAME` before it runs, then its status."
+    rc, out, err = cli(capsys, "run", "good")
+    assert rc == 0 and out.startswith("== good\n   ok in "), (out, err[-2000:])
 
 
 # ---- class 7: notebook parameters are type-checked before the run folder exists -----------------------------------
@@ -89,9 +84,7 @@ def test_run_refuses_an_absolute_path_to_a_notebook_elsewhere(env, capsys):
     ("lr", "fast", "parameter 'lr': expected a finite float, got 'fast'"),
 ])
 def test_parameter_types(env, capsys, name, value, msg):
-    assert tb(["run", "good", "-p", name, value]) == 2
-    one_line(capsys, msg)
-    nothing_ran(env)
+    run_refused(env, capsys, "good", "-p", name, value, says=(msg,))
 
 
 @HYP
@@ -101,9 +94,7 @@ def test_any_non_integer_epochs_is_refused_naming_it(env, capsys, text):
     from trainbook.core.cli import _parse_param
     v = _parse_param(text)
     if (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()): return   # a valid int
-    assert tb(["run", "good", "-p", "epochs", text]) == 2
-    one_line(capsys, "parameter 'epochs': expected int, got ")
-    nothing_ran(env)
+    run_refused(env, capsys, "good", "-p", "epochs", text, says=("parameter 'epochs': expected int, got ",))
 
 
 @pytest.mark.parametrize("yaml_text, msg", [("epochs: ten\n", "parameter 'epochs': expected int, got 'ten'"),
@@ -111,9 +102,7 @@ def test_any_non_integer_epochs_is_refused_naming_it(env, capsys, text):
                                             ("lr: .nan\n", "parameter 'lr': expected a finite float, got nan")])
 def test_parameter_types_also_apply_to_the_run_config(env, capsys, yaml_text, msg):
     env["config"].write_text(yaml_text)
-    assert tb(["run", "good"]) == 2
-    one_line(capsys, msg)
-    nothing_ran(env)
+    run_refused(env, capsys, "good", says=(msg,))
 
 
 # ---- class 8 and 5: the run config (RunSpec) YAML ----------------------------------------------------------------
@@ -126,16 +115,12 @@ def test_parameter_types_also_apply_to_the_run_config(env, capsys, yaml_text, ms
 ])
 def test_run_config_faults(env, capsys, content, msg):
     env["config"].write_bytes(content)
-    assert tb(["run", "good"]) == 2
-    one_line(capsys, str(env["config"]), msg)
-    nothing_ran(env)
+    run_refused(env, capsys, "good", says=(env["config"], msg))
 
 
 def test_run_config_that_is_a_directory(env, capsys):
     env["config"].mkdir()
-    assert tb(["run", "good"]) == 2
-    one_line(capsys, f"{env['config']}: is a directory, expected a run config file")
-    nothing_ran(env)
+    run_refused(env, capsys, "good", says=(f"{env['config']}: is a directory, expected a run config file",))
 
 
 @HYP
@@ -146,29 +131,23 @@ def test_run_config_random_bytes(env, capsys, data):
     try: data[skip:].decode("utf-8"); return   # only bytes that are not UTF-8 here; the YAML cases are above
     except UnicodeDecodeError as e: start = skip + e.start
     env["config"].write_bytes(data)
-    assert tb(["run", "good"]) == 2
-    one_line(capsys, f"{env['config']}: byte {start}: not UTF-8 text")
-    nothing_ran(env)
+    run_refused(env, capsys, "good", says=(f"{env['config']}: byte {start}: not UTF-8 text",))
 
 
 # ---- the run folder given with --out (class 5: output paths) ----------------------------------------------------
 def test_out_that_is_a_file_or_below_a_file(env, capsys):
     f = env["tmp"] / "taken.txt"; f.write_text("keep me")
-    assert tb(["run", "good", "--out", f]) == 2
-    one_line(capsys, f"{f}: exists and is not a folder (expected a folder for the run folder)")
-    assert tb(["run", "good", "--out", f / "run"]) == 2
-    one_line(capsys, f"{f} is a file, not a folder")
+    run_refused(env, capsys, "good", "--out", f, says=(f"{f}: exists and is not a folder (expected a folder for the run folder)",))
+    run_refused(env, capsys, "good", "--out", f / "run", says=(f"{f} is a file, not a folder",))
     assert f.read_text() == "keep me"
-    nothing_ran(env)
 
 
 def test_oserror_with_a_file_name_is_one_line(monkeypatch, capsys):
     "The net under the path checks: an OSError naming a file (read-only folder, full disk) is one line and exit 2."
-    import trainbook.core.cli as cli
+    import trainbook.core.cli as tb_cli
     def boom(args): raise PermissionError(13, "Permission denied", "/ro/out.parquet")
-    monkeypatch.setattr(cli, "cmd_runs", boom)
-    assert tb(["runs"]) == 2
-    one_line(capsys, "trainbook: error: /ro/out.parquet: Permission denied")
+    monkeypatch.setattr(tb_cli, "cmd_runs", boom)
+    refused(capsys, "runs", says=("trainbook: error: /ro/out.parquet: Permission denied",))
 
 
 # ---- class 5: `trainbook runs` over broken run.json files: skipped with one warning line each --------------------
@@ -186,9 +165,8 @@ def test_runs_skips_broken_records_with_a_warning(tmp_path, capsys):
            _run_json(root, "x", "4", b'{"schema": "run_record", "pipeline": "a", "pipeline": "b"}'),  # duplicate key
            _run_json(root, "x", "5", b'["run_record"]')]                                              # not an object
     (root / "x" / "6" / "run.json").mkdir(parents=True)                                               # a directory
-    assert tb(["runs", "--root", root]) == 0
-    out, err = capsys.readouterr()
-    assert "good" in out and "Traceback" not in err
+    rc, out, err = cli(capsys, "runs", "--root", root)
+    assert rc == 0 and "good" in out and "Traceback" not in err
     lines = err.strip().splitlines()
     assert len(lines) == 6 and all(l.startswith("trainbook: warning: ") and l.endswith("(skipped)") for l in lines), err
     for p, why in zip(bad + [root / "x" / "6" / "run.json"], ["no valid 'pipeline'", "byte 38: not UTF-8", "invalid JSON",
@@ -202,9 +180,8 @@ def test_runs_skips_broken_records_with_a_warning(tmp_path, capsys):
 def test_runs_survives_any_run_json(tmp_path, capsys, data):
     root = tmp_path / f"runs{abs(hash(data))}"
     rj = _run_json(root, "p", "1", data)
-    assert tb(["runs", "--root", root]) == 0
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
+    rc, out, err = cli(capsys, "runs", "--root", root)
+    assert rc == 0 and "Traceback" not in err
     assert (len(err.strip().splitlines()) == 1 and str(rj) in err) or (err == "" and "p" in out), (data, err, out)
 
 
@@ -215,8 +192,7 @@ def test_runs_survives_any_run_json(tmp_path, capsys, data):
     (["docs", "build", "--n-workers", "0"], "argument --n-workers: expected an integer >= 1, got '0'"),
 ])
 def test_core_counts_refused_while_parsing(capsys, argv, msg):
-    assert tb(argv) == 2
-    one_line(capsys, msg, "--help")
+    refused(capsys, *argv, says=(msg, "--help"))
 
 
 # ---- class 4: config fields through add_config_args (TrainConfig: --epochs, --batch-size, --lr) -------------------
@@ -237,7 +213,7 @@ def _train_cli(argv, tmp_path=None):
 ])
 def test_train_config_options_refused(capsys, argv, msg):
     assert _train_cli(argv) == 2
-    one_line(capsys, msg)
+    one_line(capsys.readouterr().err, msg)
 
 
 @HYP
@@ -262,9 +238,9 @@ def test_config_file_faults(tmp_path, capsys):
                          (b"lr: .nan\n", "config key 'lr': expected a finite float, got nan")]:
         c.write_bytes(content)
         assert _train_cli(["--config", c]) == 2
-        one_line(capsys, msg)
+        one_line(capsys.readouterr().err, msg)
     assert _train_cli(["--config", tmp_path]) == 2
-    one_line(capsys, f"{tmp_path}: is a directory, expected a config file")
+    one_line(capsys.readouterr().err, f"{tmp_path}: is a directory, expected a config file")
 
 
 # ---- class 8: duplicate keys in YAML and JSON, generated ----------------------------------------------------------
@@ -323,27 +299,25 @@ def test_read_text_names_the_first_bad_byte(tmp_path, data):
 
 
 # ---- class 6: checkpoints and arrays that need code execution, or are corrupt ---------------------------------------
-class _Evil:
-    def __reduce__(self): return (os.system, ("touch PWNED",))
-
-
 def test_unsafe_checkpoint_refused_in_our_words(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    save_torch(tmp_path / "evil.pt", {"model": _Evil()})
-    (tmp_path / "evil.pkl").write_bytes(pickle.dumps({"model": _Evil()}))
+    save_torch(tmp_path / "evil.pt", {"model": Evil("touch PWNED")})
+    (tmp_path / "evil.pkl").write_bytes(pickle.dumps({"model": Evil("touch PWNED")}))
     for name in ["evil.pt", "evil.pkl"]:
         with pytest.raises(CheckpointError) as e: load_torch(tmp_path / name)
         msg = str(e.value)
         assert msg.startswith(f"{tmp_path / name}: refused: not a trainbook checkpoint") and "only weights-only checkpoints are loaded" in msg
-        assert "weights_only" not in msg and "False" not in msg and "\n" not in msg
+        assert "False" not in msg and "\n" not in msg
+        in_our_words(msg)
     assert not (tmp_path / "PWNED").exists()
 
 
 def test_npz_with_objects_refused_in_our_words(tmp_path):
     import numpy as np
-    np.savez(tmp_path / "layer_0.npz", W=np.array([_Evil()], dtype=object))
+    np.savez(tmp_path / "layer_0.npz", W=np.array([Evil()], dtype=object))
     with pytest.raises(DataError) as e: safeio.load_npz(tmp_path / "layer_0.npz")
-    assert "refused: it holds Python objects" in str(e.value) and "allow_pickle" not in str(e.value)
+    assert "refused: it holds Python objects" in str(e.value)
+    in_our_words(str(e.value))
 
 
 @pytest.fixture(scope="module")
@@ -411,19 +385,14 @@ def test_manifest_entry_outside_its_folder_refused(tmp_path):
 
 
 # ---- a few process-level checks: no traceback, exit 2, one line ----------------------------------------------------
-TRAINBOOK = [sys.executable, "-c", "import sys; from trainbook.core.cli import main; sys.exit(main())"]
-
-
 def test_process_level_refusals_have_no_traceback(env):
-    penv = {**os.environ, "TRAINBOOK_ROOT": str(env["root"]), "TRAINBOOK_PIPELINES": str(env["root"] / "nbs" / "pipelines"),
+    penv = {"TRAINBOOK_ROOT": str(env["root"]), "TRAINBOOK_PIPELINES": str(env["root"] / "nbs" / "pipelines"),
             "TRAINBOOK_ARTIFACTS": str(env["art"])}
     env["config"].write_bytes(b"epochs: 1\nepochs: 2\n")
     for args, msg in [(["run", "../core/09_cli"], "unknown pipeline '../core/09_cli'"),
                       (["run", "good"], "good.yaml:2: duplicate key 'epochs'"),
                       (["runs", "--last", "-1"], "expected an integer >= 1")]:
-        r = subprocess.run(TRAINBOOK + args, env=penv, capture_output=True, text=True, timeout=120)
-        assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
-        assert msg in r.stderr
+        refused_process(*args, says=(msg,), env=penv, timeout=120)
     nothing_ran(env)
 
 
@@ -447,6 +416,4 @@ def test_sigterm_while_writing_leaves_no_temp_file(tmp_path):
 
 
 def test_duplicate_keys_in_a_parameter_value(env, capsys):
-    assert tb(["run", "good", "-p", "codepage", "{a: 1, a: 2}"]) == 2
-    one_line(capsys, "-p codepage:1: duplicate key 'a'")
-    nothing_ran(env)
+    run_refused(env, capsys, "good", "-p", "codepage", "{a: 1, a: 2}", says=("-p codepage:1: duplicate key 'a'",))

@@ -105,3 +105,22 @@ def test_natural_files_one_codepage_each(lines):
     files = natural_files(ev, 8, 12, seed=1)
     assert all(len(set(f.labels)) == 1 and len(set(f.source)) == 1 and len(f) == 12 for f in files)
     assert len({f.labels[0] for f in files}) >= 2
+
+
+def test_file_decode_equal_credits_a_pick_that_decodes_like_the_truth(lm):
+    "A file with no evidence character: any pick decodes it perfectly (decode-equal 1) though the strict accuracy"
+    "of a pick other than the label is 0; one '[' makes the file identifiable and only cp037 decodes it right."
+    mc = CodepageModelConfig()
+    torch.manual_seed(0)
+    pred = CodepagePredictor(CodepageClassifier(mc).eval(), mc, lm, w_cnn=0.0, w_lm=1.0)
+    plain = [encode(t, "cp037") for t in ("INVOICE 4711 PAID", "SHIP TO BERLIN", "TOTAL 12.50")]
+    data = LabelledRecords(plain, ["cp037"] * 3, ["none"] * 3, ["hand"] * 3)
+    f = set_report(pred, data, [[0, 1, 2]])["files"]
+    assert f["ceiling"] == 0.25 and f["n_identifiable"] == 0
+    assert f["decode_equal_charlm"] == 1.0 and f["decode_equal_heuristic"] == 1.0
+    assert 0.0 <= f["confidence_charlm"] <= 1.0
+    marked = plain + [encode("SEE ITEM [3]", "cp037")]
+    data = LabelledRecords(marked, ["cp037"] * 4, ["none"] * 3 + ["full"], ["hand"] * 4)
+    f = set_report(pred, data, [[0, 1, 2, 3]])["files"]
+    assert f["ceiling"] == 1.0
+    assert f["decode_equal_charlm"] == f["acc_charlm"]           # identifiable: decode-equal is the strict accuracy

@@ -216,3 +216,28 @@ def test_cli_wrong_checkpoint(tmp_path, capsys, ckpt):
     assert rc == 2 and "needs --checkpoint" in se
     with pytest.raises(CheckpointError): infer_copybook(p, bad)
     with pytest.raises(UserError, match="sample"): infer_copybook(p, ckpt, sample=0)
+
+
+COBOL_FACTS_TEXT = """       01  REC.
+           05  FIRST-NAME   PIC X(8).
+           05  LAST-NAME    PIC X(10).
+           05  AMOUNT       PIC S9(5) COMP-3.
+           05  QTY          PIC S9(4) COMP.
+           05  FLAG         PIC S9(1) SIGN LEADING.
+"""
+
+
+def test_layout_rules_fix_the_heuristic_reading():
+    "The nibble heuristic reads the packed and binary bytes as text; the COBOL layout rules (COMP-3 shape, COMP widths, overpunched digit) recover every field."
+    import random
+    rng = random.Random(0)
+    first, last = ["ANNA", "BOB", "CARLOS", "DI", "EVELYN", "FU"], ["SMITH", "NG", "OKONKWO", "LEE", "BRANDT"]
+    recs = [encode(rng.choice(first).ljust(8) + rng.choice(last).ljust(10), "cp037") + encode_packed(rng.randrange(-99999, 99999), 5)
+            + encode_binary(rng.randrange(-999, 999), 4) + encode_zoned(rng.randrange(10), 1, sign_leading=True) for _ in range(40)]
+    ic = infer_from_records(recs, None, "rdw")
+    got = [(f["offset"], f["length"], f["tag"], f["pic"]) for f in ic.sidecar["types"][0]["fields"]]
+    assert got == [(0, 8, "TEXT", "X(8)"), (8, 10, "TEXT", "X(10)"), (18, 3, "PACKED", "S9(5) COMP-3"), (21, 2, "BINARY", "S9(4) COMP"),
+                   (23, 1, "ZONED", "S9(1)")]
+    s = score_copybook(ic, parse_copybook(COBOL_FACTS_TEXT), recs, "cp037")
+    assert s["field_exact"] == 1.0 and s["boundary_f1"] == 1.0
+    assert s["value_agreement"] == 1.0

@@ -82,3 +82,18 @@ def test_compare_decoders_small(table):
     assert all(len(c["val_exact"]) == 1 for c in info["curves"].values())
     oracle = tab[tab.method == "rule-based oracle"]
     assert (oracle.exact == 1.0).all() and (oracle.feasible_rate == 1.0).all()
+
+def test_values_read_from_the_rows_make_every_pick_fit(table):
+    "A reader that reads the exported rows perfectly (what the frozen LM does for ~97% of them): given the right tool,"
+    "the scorer never picks a configuration that breaks a limit, on either test set; the ablation and random rows get no reader."
+    norm = FeatureNormalizer.fit(table.raw_features())
+    w, truth = torch.randn(len(table), 16), torch.from_numpy(norm(config_values(table)))
+    calls = []
+    def reader(rows):
+        calls.append(torch.equal(rows, w))
+        return truth if torch.equal(rows, w) else torch.full_like(truth, float("nan"))
+    cfg = DecoderConfig(num_train=200, num_val=40, num_test=80, num_test_heldout=40, epochs=1, hidden=16, pair_hidden=8, task_dim=8)
+    tab, _ = compare_decoders(table, w, norm, cfg, fake_task_encoder, variants=VARIANTS[:3], value_reader=reader)
+    assert calls == [True, False]                    # the exported scorer and the random-row scorer; not the readout ablation
+    read = tab[tab.method == "scorer, exported embeddings"].set_index("test_set")
+    assert (read.feasible_right_tool == 1.0).all(), read.feasible_right_tool

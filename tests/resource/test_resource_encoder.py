@@ -110,6 +110,20 @@ def test_seed_validation_snippet_runs_unchanged(small):
     assert f"Weights shape: torch.Size([{len(table)}, 32])" in r.stdout
     assert "'tool_name': 'image_classification'" in r.stdout
 
+def test_train_decoder_with_the_frozen_lm(small, tmp_path, capsys):
+    "`train-decoder --llm-model`: the scorers read each row's values with the export's LM; a missing LM is one line, exit 2."
+    d, _ = small
+    if not (d/"export"/LOOKUP).exists(): pytest.skip("needs the export test")
+    base = ["resource", "train-decoder", "--export", str(d/"export"), "--tools", str(d/"tools.json"), "--profiles", str(d/"profiling.csv"),
+            "--epochs", "1", "--num_train", "60", "--num_val", "20", "--num_test", "20", "--num_test_heldout", "10", "--hidden", "8", "--pair_hidden", "8"]
+    assert main(base + ["--llm-model", str(d/"nothing"), "--out", str(tmp_path/"x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no language model" in err[0] and not (tmp_path/"x").exists()
+    assert main(base + ["--llm-model", str(d/"lm"), "--out", str(tmp_path/"dec")]) == 0
+    rows = json.loads((tmp_path/"dec"/"decoder_comparison.json").read_text())["rows"]
+    from trainbook.resource.scorer import VARIANTS
+    assert {r["method"] for r in rows} == {"rule-based oracle", *VARIANTS}
+
 def test_same_seed_same_reconstruction(small):
     "Two runs with one seed give bit-identical encoders and decoded texts; another seed gives another encoder."
     d, table = small
@@ -199,3 +213,13 @@ def test_value_semantics_look_up_every_field(small):
         torch.testing.assert_close(got, want)
     odd = raw[:1].copy(); odd[0, 2] = 5.0                              # 5 GB is not a registry value
     assert enc.value_tokens(torch.from_numpy(norm(odd)), 2).abs().sum() == 0
+
+
+def test_refit_lm_does_not_depend_on_the_split_fit(small, tmp_path):
+    "The refit LM is the same whatever the held-out fit before it did (issue 21: its length used to change the refit's"
+    "initial weights through the global RNG, and with them which LM the encoder had to reach)."
+    d, table = small
+    torch.randn(7)                                       # whatever ran before in the process does not matter either
+    pretrain_lm(table, tmp_path/"lm2", LMConfig(hidden_size=32, intermediate_size=64, epochs=1, split_epochs=2, split_patience=5, device="cpu"))
+    a, b = _lm_state(d/"lm"), _lm_state(tmp_path/"lm2")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

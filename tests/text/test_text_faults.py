@@ -10,44 +10,21 @@ Classes covered (numbers of issue 18): 4 negative/zero counts and NaN (`test_tra
 8 duplicate keys (`test_dataset_faults`, `test_input_file_faults`, `test_run_folder_artifacts_validated`).
 `test_subprocess_exit_codes` checks the real process exit code.
 """
-import gzip, os, shutil, subprocess, sys
+import gzip, shutil
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from trainbook.core.cli import main
 from trainbook.core.paths import repo_root
+from faults import Evil, files_under, in_our_words, refused, refused_process, unwritable   # tests/faults.py
 
 CONFIG = str(repo_root() / "configs/training/default.yaml")
-
-
-def run_cli(capsys, *argv):
-    "Exit code and the stderr lines of an in-process `trainbook` call."
-    try: rc = main(list(argv))
-    except SystemExit as e: rc = e.code        # argparse errors
-    err = capsys.readouterr().err
-    return rc, [l for l in err.splitlines() if l.strip()]
-
-
-def assert_one_line(rc, lines, *expected):
-    assert rc == 2, (rc, lines)
-    if lines and lines[0].startswith("usage:"):      # argparse: the usage (wrapped to the terminal), then one error line
-        assert [l for l in lines if "error:" in l] == lines[-1:], lines
-    else: assert len(lines) == 1, lines
-    line = lines[-1]
-    assert "Traceback" not in "\n".join(lines), lines
-    for e in expected: assert e in line, (e, line)
-    return line
 
 
 def free_port() -> int:
     import socket
     with socket.socket() as s: s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
-
-
-def files_under(p: Path) -> list:
-    return sorted(str(q.relative_to(p)) for q in p.rglob("*")) if p.exists() else []
 
 
 # --- class 4: negative or zero counts, NaN / inf ------------------------------------------------------------------------
@@ -64,27 +41,22 @@ def files_under(p: Path) -> list:
     ("train.lr=0", "train.lr", "must be > 0"),
     ("eval.num_beams=0", "eval.num_beams", "must be >= 1"),
     ("tokenizer.vocab_size=-5", "tokenizer.vocab_size", "must be >= 1"),
-    ("model.dropout=1.5", "model.dropout", "[0, 1)"),
+    ("model.dropout=1.5", "model.dropout", "must be < 1"),
     ("train.seed=-1", "train.seed", "must be >= 0"),
 ])
 def test_train_refuses_bad_numbers(tmp_path, capsys, override, key, what):
     out = tmp_path / "run"
-    rc, lines = run_cli(capsys, "text", "train", "--config", CONFIG, "--out", str(out), override)
-    line = assert_one_line(rc, lines, key)
+    line = refused(capsys, "text", "train", "--config", CONFIG, "--out", out, override, says=(key,), leaves=[out])   # nothing written
     assert what in line or (what == "finite" and ("nan" in line.lower() or "inf" in line.lower())), line
-    assert not out.exists()                                       # refused before anything is written
 
 
 def test_predict_and_serve_refuse_bad_counts(tmp_path, capsys):
     for beams in ("0", "-2", "nan"):
-        rc, lines = run_cli(capsys, "text", "predict", "--checkpoint", str(tmp_path), "--beams", beams, "hi")
-        assert_one_line(rc, lines, "--beams")
+        refused(capsys, "text", "predict", "--checkpoint", tmp_path, "--beams", beams, "hi", says=("--beams",))
     for seed in ("-1", "1.5"):
-        rc, lines = run_cli(capsys, "text", "prepare", "--raw", str(tmp_path), "--seed", seed)
-        assert_one_line(rc, lines, "--seed")
+        refused(capsys, "text", "prepare", "--raw", tmp_path, "--seed", seed, says=("--seed",))
     for port in ("0", "70000", "-1", "http"):
-        rc, lines = run_cli(capsys, "text", "serve", "--checkpoint", str(tmp_path), "--port", port)
-        assert_one_line(rc, lines, "--port", "1..65535")
+        refused(capsys, "text", "serve", "--checkpoint", tmp_path, "--port", port, says=("--port", "1..65535"))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -107,29 +79,22 @@ def test_config_check_property(field, value):
 def test_input_file_faults(tmp_path, capsys):
     ck = str(tmp_path / "no_run")     # never reached: the input is read first
     bad = tmp_path / "latin1.txt"; bad.write_bytes("Le café est fermé.\n".encode("latin-1"))
-    rc, lines = run_cli(capsys, "text", "predict", "--checkpoint", ck, "--input", str(bad))
-    assert_one_line(rc, lines, "latin1.txt", "byte 6", "not UTF-8")      # 'Le caf' is 6 bytes
+    refused(capsys, "text", "predict", "--checkpoint", ck, "--input", bad, says=("latin1.txt", "byte 6", "not UTF-8"))   # 'Le caf': 6 bytes
     badj = tmp_path / "in.jsonl"; badj.write_bytes(b'{"text": "fine"}\n{"text": "caf\xe9"}\n')
-    rc, lines = run_cli(capsys, "text", "predict", "--checkpoint", ck, "--input", str(badj))
-    assert_one_line(rc, lines, "in.jsonl: line 2", "byte 30", "not UTF-8")   # 17 bytes of line 1 + '{"text": "caf'
+    # 17 bytes of line 1 + '{"text": "caf'
+    refused(capsys, "text", "predict", "--checkpoint", ck, "--input", badj, says=("in.jsonl: line 2", "byte 30", "not UTF-8"))
     dup = tmp_path / "dup.jsonl"; dup.write_text('{"text": "a"}\n{"text": "a", "text": "b"}\n')
-    rc, lines = run_cli(capsys, "text", "predict", "--checkpoint", ck, "--input", str(dup))
-    assert_one_line(rc, lines, "dup.jsonl: line 2", "duplicate key 'text'")
+    refused(capsys, "text", "predict", "--checkpoint", ck, "--input", dup, says=("dup.jsonl: line 2", "duplicate key 'text'"))
     nan = tmp_path / "nan.jsonl"; nan.write_text('{"text": "a", "score": NaN}\n')
-    rc, lines = run_cli(capsys, "text", "predict", "--checkpoint", ck, "--input", str(nan))
-    assert_one_line(rc, lines, "nan.jsonl: line 1", "NaN")
+    refused(capsys, "text", "predict", "--checkpoint", ck, "--input", nan, says=("nan.jsonl: line 1", "NaN"))
     for d in (tmp_path / "folder", tmp_path / "folder.jsonl"):
         d.mkdir()
-        rc, lines = run_cli(capsys, "text", "predict", "--checkpoint", ck, "--input", str(d))
-        assert_one_line(rc, lines, d.name, "is a directory")
-    rc, lines = run_cli(capsys, "text", "train", "--config", str(tmp_path / "folder"), "--out", str(tmp_path / "r"))
-    assert_one_line(rc, lines, "folder", "directory")
+        refused(capsys, "text", "predict", "--checkpoint", ck, "--input", d, says=(d.name, "is a directory"))
+    refused(capsys, "text", "train", "--config", tmp_path / "folder", "--out", tmp_path / "r", says=("folder", "directory"))
     cfg = tmp_path / "c.yaml"; cfg.write_bytes(b"train:\n  epochs: 1\n  note: \xff\xfe\n")
-    rc, lines = run_cli(capsys, "text", "train", "--config", str(cfg), "--out", str(tmp_path / "r"))
-    assert_one_line(rc, lines, "c.yaml", "not UTF-8")
+    refused(capsys, "text", "train", "--config", cfg, "--out", tmp_path / "r", says=("c.yaml", "not UTF-8"))
     cfg.write_text("train:\n  epochs: 1\n  epochs: 2\n")
-    rc, lines = run_cli(capsys, "text", "train", "--config", str(cfg), "--out", str(tmp_path / "r"))
-    assert_one_line(rc, lines, "c.yaml", "duplicate key 'epochs'")
+    refused(capsys, "text", "train", "--config", cfg, "--out", tmp_path / "r", says=("c.yaml", "duplicate key 'epochs'"))
     assert not (tmp_path / "r").exists()
 
 
@@ -172,13 +137,12 @@ def test_dataset_faults(data_root, tmp_path, capsys, case):
         gz = data_root / "emotion" / "train.jsonl.gz"
         gz.write_bytes(gzip.compress((good * 50).encode())[:-30])
     out = tmp_path / "run"
-    rc, lines = run_cli(capsys, "text", "train", "--config", CONFIG, "--out", str(out), f"data.root={data_root}", *TINY_DATA)
     # the bad byte: 11 bytes into line 2 ('{"text": "s')
     expect = {"not_utf8": ("train.jsonl: line 2", f"byte {len(good) + 11}", "not UTF-8"), "duplicate_key": ("train.jsonl: line 2", "duplicate key 'text'"),
               "nan": ("train.jsonl: line 2", "NaN"), "directory": ("train.jsonl", "is a directory"),
               "bad_gzip": ("train.jsonl.gz", "corrupt or truncated")}[case]
-    assert_one_line(rc, lines, *expect)
-    assert not out.exists(), files_under(out)                     # the half-made run folder is removed
+    refused(capsys, "text", "train", "--config", CONFIG, "--out", out, f"data.root={data_root}", *TINY_DATA, says=expect,
+            leaves=[out])                                        # the half-made run folder is removed
 
 
 @pytest.mark.parametrize("bad", ["goemotions/train.tsv", "goemotions/labels.txt", "ag_news/test.csv", "scitldr/train.jsonl"])
@@ -192,9 +156,7 @@ def test_prepare_raw_faults(tmp_path, capsys, bad):
     for rel, text in files.items():
         (raw / rel).parent.mkdir(parents=True, exist_ok=True); (raw / rel).write_text(text)
     (raw / bad).write_bytes((raw / bad).read_bytes()[:4] + b"\xe9" + (raw / bad).read_bytes()[4:])
-    rc, lines = run_cli(capsys, "text", "prepare", "--raw", str(raw), "--out", str(out))
-    assert_one_line(rc, lines, bad.split("/")[1], "byte 4", "not UTF-8")
-    assert not out.exists()
+    refused(capsys, "text", "prepare", "--raw", raw, "--out", out, says=(bad.split("/")[1], "byte 4", "not UTF-8"), leaves=[out])
 
 
 # --- checkpoint contents (class 5) and unsafe / corrupt checkpoints in our words (class 6) -------------------------------
@@ -202,10 +164,6 @@ def test_prepare_raw_faults(tmp_path, capsys, bad):
 def run_copy(tiny_text_run, tmp_path):
     d = tmp_path / "run"; shutil.copytree(tiny_text_run, d)
     return d
-
-
-class Evil:
-    def __reduce__(self): return (os.system, ("echo pwned > /dev/null",))
 
 
 def _tamper(ck: Path, case: str):
@@ -232,12 +190,8 @@ def _tamper(ck: Path, case: str):
 def test_checkpoint_contents_validated(run_copy, capsys, case, expected):
     ck = run_copy / "checkpoints" / "model.pt"
     _tamper(ck, case)
-    before = files_under(run_copy)
-    rc, lines = run_cli(capsys, "text", "predict", "--checkpoint", str(run_copy), "A text.")
-    line = assert_one_line(rc, lines, "model.pt", expected)
     # class 6: say what was refused, never advise turning the check off
-    assert "weights_only" not in line and "Re-running" not in line and "allow_pickle" not in line, line
-    assert files_under(run_copy) == before
+    in_our_words(refused(capsys, "text", "predict", "--checkpoint", run_copy, "A text.", says=("model.pt", expected), folder=run_copy))
 
 
 @pytest.mark.parametrize("case,name,expected", [
@@ -251,45 +205,31 @@ def test_run_folder_artifacts_validated(run_copy, capsys, case, name, expected):
     if case == "labels_not_utf8": labels.write_bytes(b"\xff\xfe{}")
     if case == "labels_directory": labels.unlink(); labels.mkdir()
     if case == "tokenizer_truncated": tok.write_text(tok.read_text()[:40])
-    rc, lines = run_cli(capsys, "text", "predict", "--checkpoint", str(run_copy), "A text.")
-    assert_one_line(rc, lines, name, expected)
+    refused(capsys, "text", "predict", "--checkpoint", run_copy, "A text.", says=(name, expected))
 
 
 # --- output paths ----------------------------------------------------------------------------------------------------------
 def test_output_paths_refused(tmp_path, capsys):
     f = tmp_path / "existing.txt"; f.write_text("keep me")
-    rc, lines = run_cli(capsys, "text", "train", "--config", CONFIG, "--out", str(f))
-    assert_one_line(rc, lines, "existing.txt", "not a folder")
-    rc, lines = run_cli(capsys, "text", "train", "--config", CONFIG, "--out", str(f / "run"))
-    assert_one_line(rc, lines, "existing.txt", "is a file, not a folder")
-    rc, lines = run_cli(capsys, "text", "prepare", "--out", str(f))
-    assert_one_line(rc, lines, "existing.txt", "not a folder")
-    rc, lines = run_cli(capsys, "text", "prepare", "--raw", str(tmp_path / "nothing"), "--samples", str(f))
-    assert_one_line(rc, lines, "existing.txt", "not a folder")
-    assert f.read_text() == "keep me" and files_under(tmp_path) == ["existing.txt"]
+    refused(capsys, "text", "train", "--config", CONFIG, "--out", f, says=("existing.txt", "not a folder"))
+    refused(capsys, "text", "train", "--config", CONFIG, "--out", f / "run", says=("existing.txt", "is a file, not a folder"))
+    refused(capsys, "text", "prepare", "--out", f, says=("existing.txt", "not a folder"))
+    refused(capsys, "text", "prepare", "--raw", tmp_path / "nothing", "--samples", f, says=("existing.txt", "not a folder"))
+    assert f.read_text() == "keep me" and files_under(tmp_path) == {"existing.txt"}
 
 
-def test_read_only_output_folder(tmp_path, capsys, monkeypatch):
+def test_read_only_output_folder(tmp_path, capsys):
     "A run folder inside a folder we may not write to is refused before training (root ignores chmod: os.access decides)."
-    ro = tmp_path / "ro"; ro.mkdir(); ro.chmod(0o555)
-    real = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == ro and mode & os.W_OK else real(p, mode, **kw))
-    try:
-        rc, lines = run_cli(capsys, "text", "train", "--config", CONFIG, "--out", str(ro / "run"))
-        assert_one_line(rc, lines, str(ro), "not writable")
-        assert files_under(ro) == []
-    finally: ro.chmod(0o755)
+    with unwritable(tmp_path / "ro") as ro:
+        refused(capsys, "text", "train", "--config", CONFIG, "--out", ro / "run", says=(ro, "not writable"))
+        assert files_under(ro) == set()
 
 
 # --- a few real processes: exit status 2 and a single stderr line -----------------------------------------------------------
 def test_subprocess_exit_codes(tmp_path):
     bad = tmp_path / "b.txt"; bad.write_bytes(b"ok\n\x80\x81\n")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    exe = [sys.executable, "-c", "import sys; from trainbook.core.cli import main; sys.exit(main())"]
-    for argv, expect in [(["text", "predict", "--checkpoint", str(tmp_path), "--input", str(bad)], "b.txt: byte 3: not UTF-8"),
-                         (["text", "train", "--config", CONFIG, "--out", str(tmp_path / "r"), "trainer.steps_per_epoch=0"], "'trainer.steps_per_epoch'"),
-                         (["text", "serve", "--checkpoint", str(tmp_path), "--port", str(free_port())], "checkpoint not found")]:
-        r = subprocess.run(exe + argv, capture_output=True, text=True, timeout=300, env=env)
-        lines = [l for l in r.stderr.splitlines() if l.strip()]
-        assert r.returncode == 2 and len(lines) == 1 and expect in lines[0] and "Traceback" not in r.stderr, (argv, r.stderr[-1500:])
+    for argv, expect in [(["text", "predict", "--checkpoint", tmp_path, "--input", bad], "b.txt: byte 3: not UTF-8"),
+                         (["text", "train", "--config", CONFIG, "--out", tmp_path / "r", "trainer.steps_per_epoch=0"], "'trainer.steps_per_epoch'"),
+                         (["text", "serve", "--checkpoint", tmp_path, "--port", free_port()], "checkpoint not found")]:
+        refused_process(*argv, says=(expect,))
     assert not (tmp_path / "r").exists()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.config import check_bounds
 from ..core.errors import ConfigError, UserError
 from .data import WindowSet, train_mask
 from .artifacts import (BamCodec, Norm, transmission, encode_layers, decode_layers, check_delta,
@@ -22,22 +23,22 @@ from .artifacts import (BamCodec, Norm, transmission, encode_layers, decode_laye
 @dataclass
 class FebamConfig:
     "FEBAM hyper-parameters; defaults are the spec's (η=1e-4, 1 epoch, U(±0.05) init, seed 0)."
-    latent_dim: int = 8
-    hidden_dims: list = field(default_factory=list)
+    latent_dim: int = field(default=8, metadata={"min": 1})
+    hidden_dims: list = field(default_factory=list, metadata={"min": 1})   # each hidden layer's width
     delta: float = 0.2
-    eta: float = 1e-4
-    epochs: int = 1
-    train_cycles: int = 1          # cycles inside the update rule (0 would never update)
+    eta: float = field(default=1e-4, metadata={"gt": 0})
+    epochs: int = field(default=1, metadata={"min": 1})
+    train_cycles: int = field(default=1, metadata={"min": 1})   # cycles inside the update rule (with 0 the update is always zero)
     encode_cycles: int = 0         # refinements at inference
     decode_cycles: int = 0
     init_range: float = 0.05
     seed: int = 0
     shuffle_buffer: int = 0        # 0: file order; n: streaming shuffle buffer of n windows
-    min_epochs: int = 1
+    min_epochs: int = field(default=1, metadata={"min": 0})
     early_stop_patience: int = 0   # 0: off
     early_stop_min_delta: float = 0.0
     target_mse_x: float | None = None
-    weight_clip: float | None = None
+    weight_clip: float | None = field(default=None, metadata={"gt": 0})
     norm_std_mult: float = 1.0     # widen the norm std so z-scores fall inside f's linear range
     packing: str = "int16"
     scale: float | None = None
@@ -47,14 +48,9 @@ class FebamConfig:
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
 
     def validate(self):
+        check_bounds(self)   # sizes, counts and rates: field metadata
         check_packing(self.packing)
-        if self.latent_dim < 1: raise ConfigError(f"latent_dim must be >= 1, got {self.latent_dim}")
-        if any(int(h) < 1 for h in self.hidden_dims): raise ConfigError(f"hidden_dims must be >= 1, got {self.hidden_dims}")
         check_delta(self.delta, self.encode_cycles > 0 or self.decode_cycles > 0)
-        if self.train_cycles < 1: raise ConfigError("train_cycles must be >= 1 (with 0 the update is always zero)")
-        if self.epochs < 1 or self.min_epochs < 0: raise ConfigError("epochs must be >= 1 and min_epochs >= 0")
-        if self.eta <= 0: raise ConfigError(f"eta must be > 0, got {self.eta}")
-        if self.weight_clip is not None and self.weight_clip <= 0: raise ConfigError("weight_clip must be > 0")
         if self.auto_scale and not is_int_packing(self.packing): raise ConfigError("--auto-scale needs an int packing")
         if payload_bytes(self.latent_dim, self.packing) > self.max_payload_bytes:
             raise ConfigError(f"payload of {payload_bytes(self.latent_dim, self.packing)} bytes exceeds max_payload_bytes={self.max_payload_bytes}")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.config import check_bounds
 from ..core.errors import ConfigError, UserError
 from ..core.train import TrainConfig, fit
 from .data import WindowSet, train_mask
@@ -25,8 +26,8 @@ from .febam import model_stats
 @dataclass
 class GradientConfig:
     "Settings of the gradient-trained codec (the training loop's own settings are in `TrainConfig`)."
-    latent_dim: int = 8
-    hidden_dims: list = field(default_factory=lambda: [32])
+    latent_dim: int = field(default=8, metadata={"min": 1})
+    hidden_dims: list = field(default_factory=lambda: [32], metadata={"min": 1})   # each hidden layer's width
     delta: float = 0.3
     init: str = "auto"             # auto: pca when delta == 0 else random
     epochs: int = 300
@@ -34,7 +35,7 @@ class GradientConfig:
     weight_decay: float = 0.0
     batch_size: int = 128
     patience: int | None = 60      # epochs without val improvement
-    val_ratio: float = 0.1         # of the train split, by hash with seed split_seed + 1
+    val_ratio: float = field(default=0.1, metadata={"gt": 0, "lt": 1})   # of the train split, by hash with seed split_seed + 1
     norm_margin: float = 1.1       # widen std by max|z| * margin (delta > 0)
     quant_noise: bool = True
     shift_augment: bool = True     # W > 1, stride == W: add shifted windows made of training samples only
@@ -52,12 +53,10 @@ class GradientConfig:
     verbose: bool = False
 
     def validate(self):
+        check_bounds(self)   # sizes and the validation share: field metadata
         check_packing(self.packing); check_delta(self.delta, False)
-        if self.latent_dim < 1: raise ConfigError(f"latent_dim must be >= 1, got {self.latent_dim}")
-        if any(int(h) < 1 for h in self.hidden_dims): raise ConfigError(f"hidden_dims must be >= 1, got {self.hidden_dims}")
         if self.init not in ("auto", "pca", "random"): raise ConfigError(f"init must be auto|pca|random, got {self.init!r}")
         if self.init == "pca" and self.delta != 0: raise ConfigError("init=pca needs delta=0 (a linear codec)")
-        if not 0 < self.val_ratio < 1: raise ConfigError(f"val_ratio must be in (0, 1), got {self.val_ratio}")
         if self.auto_scale and not is_int_packing(self.packing): raise ConfigError("--auto-scale needs an int packing")
         if payload_bytes(self.latent_dim, self.packing) > self.max_payload_bytes:
             raise ConfigError(f"payload of {payload_bytes(self.latent_dim, self.packing)} bytes exceeds max_payload_bytes={self.max_payload_bytes}")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.config import check_bounds
 from ..core.errors import ConfigError, UserError
 from ..core.artifacts import write_json, read_json
 from ..core.safeio import read_json_file, confine
@@ -33,7 +34,7 @@ class SweepConfig:
     encode_cycles: list = field(default_factory=lambda: [0])
     decode_cycles: list = field(default_factory=lambda: [0])
     trainers: list = field(default_factory=lambda: ["febam", "gradient"])
-    jobs: int = 2
+    jobs: int = field(default=2, metadata={"min": 1})
     batched: bool = True           # train codecs that share a layer structure as one model (bam.grid)
     force: bool = False
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
@@ -45,10 +46,10 @@ class SweepConfig:
     gradient: dict = field(default_factory=lambda: {"epochs": 150, "patience": 40})
 
     def validate(self):
+        check_bounds(self)   # jobs: field metadata
         for p in self.packings: check_packing(p)
         bad = [t for t in self.trainers if t not in ("febam", "gradient")]
         if bad: raise ConfigError(f"trainers must be febam|gradient, got {bad}")
-        if self.jobs < 1: raise ConfigError("jobs must be >= 1")
         if not self.latent_dims: raise ConfigError("latent_dims is empty")
         return self
 
@@ -225,6 +226,10 @@ def _cpu_seconds() -> float:
 def run_sweep(ws: WindowSet, out_dir, cfg: SweepConfig, log=print) -> dict:
     "Run the grid (batched per layer structure, parallel over `cfg.jobs` processes), the baselines, and write `sweep_report.json` + `pareto.png`."
     cfg.validate(); t0, cpu0 = time.time(), _cpu_seconds()
+    # the baselines need what every point's evaluation needs (2+ training windows, a non-empty eval subset): computed
+    # first, a dataset too small for the split is refused before the folder or any point's eval.json is written
+    try: base = baselines(ws, cfg.latent_dims, cfg.packings, cfg.subset, cfg.train_ratio, cfg.split_seed, cfg.max_payload_bytes)
+    except UserError as e: raise UserError(f"{ws.source}: {e}" if ws.source and not str(e).startswith(str(ws.source)) else str(e)) from None
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     runs, skipped = expand_grid(cfg)
     for s in skipped: log(f"skip {s['run_id']}: {s['reason']}")
@@ -244,7 +249,6 @@ def run_sweep(ws: WindowSet, out_dir, cfg: SweepConfig, log=print) -> dict:
         with ProcessPoolExecutor(min(cfg.jobs, len(work)), mp_context=mp.get_context("spawn"), initializer=_init_worker) as ex:
             for f in as_completed([ex.submit(fn, w, ws, out, cfg_dict) for fn, w in work]): done(f.result())
     rows.sort(key=lambda r: (r["payload_bytes"], r.get("mse_z") or float("inf")))
-    base = baselines(ws, cfg.latent_dims, cfg.packings, cfg.subset, cfg.train_ratio, cfg.split_seed, cfg.max_payload_bytes)
     base_rows = [{k: v for k, v in b.items() if k not in ("per_group", "per_channel_mse_z")} | {"per_group_mse_z": {g: v["mse_z"] for g, v in b["per_group"].items()}} for b in base]
     ok = [r for r in rows if r.get("status") == "ok"]
     report = {"config": cfg_dict, "dataset": {"source": ws.source, "run_id": ws.run_id, "n_windows": len(ws), "W": ws.W, "stride": ws.stride, "sample_hz": ws.sample_hz},

@@ -39,9 +39,9 @@ def cmd_run(args) -> int:
         recs = run_all(names, params, quick=args.quick, log_output=args.verbose)
         return 1 if any(r["status"] != "ok" for r in recs) else 0
     failed = []
-    for name in names:
-        print(f"== {name}", flush=True)
-        rec = run_pipeline(name, params, out=args.out, quick=args.quick, log_output=args.verbose, raw=raw)
+    for name in names:   # `== NAME` once every check passed: a bad name or parameter is the one error line alone
+        rec = run_pipeline(name, params, out=args.out, quick=args.quick, log_output=args.verbose, raw=raw,
+                           on_start=lambda out, name=name: print(f"== {name}", flush=True))
         print(f"   {rec['status']} in {rec['seconds']} s -> {rec['out_dir']}/report.html", flush=True)
         if rec["status"] != "ok": print(f"   error: {rec['error']}", file=sys.stderr); failed.append(name)
     if failed: print(f"failed: {', '.join(failed)}", file=sys.stderr)

@@ -146,8 +146,9 @@ def _reported_device(out):
     except (UserError, KeyError): return None
 
 def run_pipeline(name: str, params: dict | None = None, out=None, quick: bool = False,
-                 kernel_name: str | None = None, log_output: bool = False, raw: dict | None = None) -> dict:
-    "Execute pipeline `name` with papermill into a run folder; returns the `run.json` record. `raw`: the `-p` values as typed."
+                 kernel_name: str | None = None, log_output: bool = False, raw: dict | None = None, on_start=None) -> dict:
+    """Execute pipeline `name` with papermill into a run folder; returns the `run.json` record. `raw`: the `-p` values as
+    typed; `on_start(out)`: called once every check has passed, just before the run folder is made (a progress line)."""
     import papermill as pm
     from trainbook.core.report import render_report
     if name not in list_pipelines():     # a name, never a path: `../core/09_cli` or `/tmp/evil` is not a pipeline
@@ -166,6 +167,7 @@ def run_pipeline(name: str, params: dict | None = None, out=None, quick: bool = 
     # papermill runs the notebook in its own folder: a relative path the caller gave means the caller's folder
     params = {k: _from_caller(v) for k, v in params.items()}
     out = Path(out) if out else artifacts_dir() / "runs" / name / _timestamp()
+    if on_start: on_start(out)           # only a run that starts says so: every refusal above comes first, alone
     out.mkdir(parents=True, exist_ok=True)
     params = {**params, "out_dir": str(out.resolve())}
     executed = out / f"{name}.ipynb"

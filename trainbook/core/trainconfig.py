@@ -8,7 +8,7 @@ __all__ = ['TrainConfig']
 # %% ../../nbs/core/05a_trainconfig.ipynb #233f77a7
 from dataclasses import dataclass, field
 from typing import Literal
-from .errors import ConfigError
+from .config import check_bounds
 
 # %% ../../nbs/core/05a_trainconfig.ipynb #f08b3e07
 @dataclass
@@ -18,9 +18,9 @@ class TrainConfig:
     lr: float = field(default=1e-3, metadata={"gt": 0})   # bounds: core.config honours them on every path
     weight_decay: float = 0.01
     batch_size: int = field(default=32, metadata={"min": 1})   # global batch, split across processes
-    grad_accum_steps: int = 1
+    grad_accum_steps: int = field(default=1, metadata={"min": 1})
     max_grad_norm: float | None = 1.0
-    warmup_ratio: float = 0.1
+    warmup_ratio: float = field(default=0.1, metadata={"min": 0, "lt": 1})
     scheduler: Literal["cosine", "linear", "constant"] = "cosine"
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -40,7 +40,5 @@ class TrainConfig:
     restore_best: bool = True             # leave the best epoch's weights in the model at the end
 
     def validate(self):
-        if self.epochs < 1: raise ConfigError("config key 'epochs' must be >= 1")
-        if self.batch_size < 1: raise ConfigError("config key 'batch_size' must be >= 1")
-        if self.grad_accum_steps < 1: raise ConfigError("config key 'grad_accum_steps' must be >= 1")
-        if not 0 <= self.warmup_ratio < 1: raise ConfigError("config key 'warmup_ratio' must be in [0, 1)")
+        "Every rule here is a single-field bound, stated in the field's metadata (`core.config.check_bounds`)."
+        check_bounds(self)

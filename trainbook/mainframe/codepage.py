@@ -23,7 +23,7 @@ from ..core.errors import CheckpointError, DataError, UserError
 from ..core.train import TrainConfig, fit
 from .codecs import CODEPAGES, evidence_level, normalize_codepage, printable_counts, printable_ratio_codepage
 from .charlm import CharNgramLM, codepage_posterior
-from .natural import file_ceiling, record_ceiling
+from .natural import file_candidates, record_ceiling
 from .codepage_config import CodepageModelConfig, CodepageTrainingConfig, _default_train
 from .tagger import build_checked, checkpoint_config   # a checkpoint's config validated, its model built on meta first
 
@@ -261,14 +261,20 @@ def set_report(pred: CodepagePredictor, data: LabelledRecords, files: list | Non
     out["ceiling_evidence_bearing"] = out["methods"]["heuristic"]["ceiling_evidence_bearing"]
     if files:
         truth = [data.labels[f[0]] for f in files]
-        fc = np.array([file_ceiling([data.records[i] for i in f], t, [data.masks[i] for i in f], cps) for f, t in zip(files, truth)])
+        cands = [file_candidates([data.records[i] for i in f], t, [data.masks[i] for i in f], cps) for f, t in zip(files, truth)]
+        fc = np.array([1.0 / len(c) for c in cands])
         fo = {"n_files": len(files), "records_per_file": float(np.mean([len(f) for f in files])), "ceiling": float(fc.mean()),
               "n_identifiable": int((fc == 1).sum())}
-        hits = {name: np.array([file_vote(x[f], cps)["codepage"] == t for f, t in zip(files, truth)]) for name, x in lps.items()}
-        hits["heuristic"] = np.array([heuristic_file_codepage([data.records[i] for i in f], cps) == t for f, t in zip(files, truth)])
-        for name, hit in hits.items():
+        votes = {name: [file_vote(x[f], cps) for f in files] for name, x in lps.items()}
+        picks = {name: [v["codepage"] for v in vs] for name, vs in votes.items()}
+        picks["heuristic"] = [heuristic_file_codepage([data.records[i] for i in f], cps) for f in files]
+        for name, pick in picks.items():
+            hit = np.array([p == t for p, t in zip(pick, truth)])
             fo[f"acc_{name}"] = float(hit.mean())
             fo[f"acc_{name}_identifiable"] = float(hit[fc == 1].mean()) if (fc == 1).any() else float("nan")
+            # what the user gets: the chosen codepage decodes every text byte of the file as the true one does
+            fo[f"decode_equal_{name}"] = float(np.mean([p in c for p, c in zip(pick, cands)]))
+        for name, vs in votes.items(): fo[f"confidence_{name}"] = float(np.mean([v["confidence"] for v in vs]))
         out["files"] = fo
     return out
 

@@ -9,6 +9,7 @@ __all__ = ['CodepageModelConfig', 'CodepageTrainingConfig']
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from ..core.config import check_bounds
 from ..core.errors import ConfigError
 from ..core.trainconfig import TrainConfig
 
@@ -20,19 +21,16 @@ def _all_codepages() -> list[str]:
 @dataclass
 class CodepageModelConfig:
     "Size of the byte CNN and the codepages it names."
-    d_model: int = 64
-    n_conv: int = 2
-    kernel: int = 9
-    dropout: float = 0.1
-    max_len: int = 256
+    d_model: int = field(default=64, metadata={"min": 1, "max": 8192})
+    n_conv: int = field(default=2, metadata={"min": 0, "max": 64})
+    kernel: int = field(default=9, metadata={"min": 1, "max": 255})
+    dropout: float = field(default=0.1, metadata={"min": 0, "lt": 1})
+    max_len: int = field(default=256, metadata={"min": 1, "max": 1 << 16})
     codepages: list[str] = field(default_factory=_all_codepages)
 
     def validate(self):
         "Sizes a CNN can be built from (a checkpoint's `model_config` is checked here before anything is allocated)."
-        for k, lo, hi in (("d_model", 1, 8192), ("n_conv", 0, 64), ("kernel", 1, 255), ("max_len", 1, 1 << 16)):
-            v = getattr(self, k)
-            if not lo <= v <= hi: raise ConfigError(f"config key '{k}': must be in [{lo}, {hi}], got {v}")
-        if not 0 <= self.dropout < 1: raise ConfigError(f"config key 'dropout': must be in [0, 1), got {self.dropout}")
+        check_bounds(self)
         known = _all_codepages()
         if len(self.codepages) < 2 or any(c not in known for c in self.codepages) or len(set(self.codepages)) != len(self.codepages):
             raise ConfigError(f"config key 'codepages': expected at least two distinct of {known}, got {self.codepages}")
@@ -42,25 +40,27 @@ def _default_train():
     return TrainConfig(epochs=6, lr=3e-3, batch_size=64, weight_decay=0.01, warmup_ratio=0.05,
                        monitor="val_loss", mode="min", patience=3, device="auto")
 
+_COUNT, _RATE = {"min": 0}, {"min": 0, "max": 1}   # field bounds (`core.config.check_bounds`)
+
 @dataclass
 class CodepageTrainingConfig:
     "Everything `train_codepage_model` needs; saved beside the checkpoint."
     output_dir: str = "artifacts/mainframe/codepage"
-    n_train: int = 12000            # synthetic (foundation generator) records
-    n_val: int = 2000
-    n_test: int = 4000
-    evidence_free_rate: float = 0.25
-    n_natural_train: int = 12000    # natural-text records from the training sources
-    n_natural_val: int = 2000       # ... from held-apart lines of the training sources
-    n_natural_test: int = 4000      # ... from the evaluation sources (never used in training)
-    n_natural_files: int = 100      # held-out natural-text files (one source, layout, codepage each) for the file vote
-    records_per_file: int = 100
-    lm_order: int = 4               # character n-gram order
-    lm_eps: float = 1e-6            # share of a character explained as an arbitrary byte
-    lm_upper_rate: float = 0.25     # share of training lines also seen upper-cased
+    n_train: int = field(default=12000, metadata=_COUNT)          # synthetic (foundation generator) records
+    n_val: int = field(default=2000, metadata=_COUNT)
+    n_test: int = field(default=4000, metadata=_COUNT)
+    evidence_free_rate: float = field(default=0.25, metadata=_RATE)
+    n_natural_train: int = field(default=12000, metadata=_COUNT)  # natural-text records from the training sources
+    n_natural_val: int = field(default=2000, metadata=_COUNT)     # ... from held-apart lines of the training sources
+    n_natural_test: int = field(default=4000, metadata=_COUNT)    # ... from the evaluation sources (never used in training)
+    n_natural_files: int = field(default=100, metadata=_COUNT)    # held-out natural-text files (one source, layout, codepage each) for the file vote
+    records_per_file: int = field(default=100, metadata={"min": 1})
+    lm_order: int = field(default=4, metadata={"min": 1})         # character n-gram order
+    lm_eps: float = field(default=1e-6, metadata={"gt": 0, "lt": 1})   # share of a character explained as an arbitrary byte
+    lm_upper_rate: float = field(default=0.25, metadata=_RATE)    # share of training lines also seen upper-cased
     combine: str = "lm"             # 'lm': the character LM decides (default) | 'auto': CNN and LM weights fit on validation | 'cnn'
     eval_real: bool = True          # evaluate on the Cobrix files (test9 x 3 codepages, test17, test6)
-    seed: int = 0
+    seed: int = field(default=0, metadata=_COUNT)
     datasets: list[str] = field(default_factory=list)   # "CP037=path" specs of real labelled dumps
     dataset_format: str = "rdw"
     model: CodepageModelConfig = field(default_factory=CodepageModelConfig)
@@ -68,13 +68,7 @@ class CodepageTrainingConfig:
 
     def validate(self):
         "Counts, rates and choices that describe a training run, refused by key before any data is made."
-        for k in ("n_train", "n_val", "n_test", "n_natural_train", "n_natural_val", "n_natural_test", "n_natural_files", "seed"):
-            if getattr(self, k) < 0: raise ConfigError(f"config key '{k}': must be >= 0, got {getattr(self, k)}")
-        for k in ("records_per_file", "lm_order"):
-            if getattr(self, k) < 1: raise ConfigError(f"config key '{k}': must be >= 1, got {getattr(self, k)}")
-        for k in ("evidence_free_rate", "lm_upper_rate"):
-            if not 0 <= getattr(self, k) <= 1: raise ConfigError(f"config key '{k}': must be in [0, 1], got {getattr(self, k)}")
-        if not 0 < self.lm_eps < 1: raise ConfigError(f"config key 'lm_eps': must be in (0, 1), got {self.lm_eps}")
+        check_bounds(self)   # counts, rates and sizes (field metadata), nested `model.` and `train.` included
         if self.combine not in ("auto", "cnn", "lm"): raise ConfigError(f"config key 'combine': must be auto | cnn | lm, got {self.combine!r}")
         if self.n_train + self.n_natural_train + len(self.datasets) == 0 or self.n_val + self.n_natural_val == 0:
             raise ConfigError("config keys 'n_train', 'n_natural_train', 'n_val', 'n_natural_val': no training or no validation records")

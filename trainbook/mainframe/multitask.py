@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from ..core.artifacts import load_torch, save_torch, write_json
-from ..core.config import from_dict, to_dict
+from ..core.config import check_bounds, from_dict, to_dict
 from ..core.errors import ConfigError, DataError, UserError
 from ..core.train import TrainConfig, fit
 from .codecs import CODEPAGES, normalize_codepage, evidence_level
@@ -198,42 +198,39 @@ def _default_train() -> TrainConfig:
     return TrainConfig(epochs=12, lr=2e-3, batch_size=64, weight_decay=0.01, warmup_ratio=0.05,
                        monitor="val_loss", mode="min", device="auto")
 
+_COUNT, _SIZE, _RATE = {"min": 0}, {"min": 1}, {"min": 0, "max": 1}   # field bounds (`core.config.check_bounds`)
+
 @dataclass
 class MultiTaskConfig:
     "Everything `train_multitask` needs; saved inside the checkpoint."
     output_dir: str = "artifacts/mainframe/multitask"
-    n_flat: int = 4000                    # foundation-generator records, a fresh layout each
-    n_copybooks: int = 2700               # random copybooks for training (many layouts, few records each)
-    records_per_copybook: int = 2
-    n_val_flat: int = 400                 # validation (early stopping / best epoch): other seeds
-    n_val_copybooks: int = 180
-    n_test_flat: int = 2000               # held-out test: layouts never seen in training
-    n_test_copybooks: int = 100
-    test_records_per_copybook: int = 10
-    n_consensus_copybooks: int = 600      # held-apart synthetic files that fit the file-consensus model (`consensus`)
-    consensus_records_per_copybook: int = 10
+    n_flat: int = field(default=4000, metadata=_COUNT)              # foundation-generator records, a fresh layout each
+    n_copybooks: int = field(default=2700, metadata=_COUNT)         # random copybooks for training (many layouts, few records each)
+    records_per_copybook: int = field(default=2, metadata=_SIZE)
+    n_val_flat: int = field(default=400, metadata=_COUNT)           # validation (early stopping / best epoch): other seeds
+    n_val_copybooks: int = field(default=180, metadata=_COUNT)
+    n_test_flat: int = field(default=2000, metadata=_COUNT)         # held-out test: layouts never seen in training
+    n_test_copybooks: int = field(default=100, metadata=_COUNT)
+    test_records_per_copybook: int = field(default=10, metadata=_SIZE)
+    n_consensus_copybooks: int = field(default=600, metadata=_COUNT)   # held-apart synthetic files that fit the file-consensus model (`consensus`)
+    consensus_records_per_copybook: int = field(default=10, metadata=_SIZE)
     real_train_files: list[str] = field(default_factory=lambda: ['test1', 'test5', 'test5b', 'test13b', 'test16', 'test9'])
     real_test_files: list[str] = field(default_factory=lambda: ['test17', 'test6'])
-    real_max_records: int = 200           # per real file
+    real_max_records: int = field(default=200, metadata=_SIZE)     # per real file
     real: list[str] = field(default_factory=list)     # user dumps "CP=PATH[:COPYBOOK]" added to training
     real_format: str = "rdw"              # record format of the `real` dumps
-    evidence_free_rate: float = 0.25
-    fixed_rate: float = 0.4               # share of synthetic records stored without RDW
+    evidence_free_rate: float = field(default=0.25, metadata=_RATE)
+    fixed_rate: float = field(default=0.4, metadata=_RATE)         # share of synthetic records stored without RDW
     fresh_synthetic: bool = True          # every epoch draws new synthetic records and layouts; real records repeat
-    seed: int = 0
-    eval_batch_size: int = 128
+    seed: int = field(default=0, metadata=_COUNT)
+    eval_batch_size: int = field(default=128, metadata=_SIZE)
     loss: LossWeights = field(default_factory=LossWeights)
     model: MultiTaskModelConfig = field(default_factory=MultiTaskModelConfig)
     train: TrainConfig = field(default_factory=_default_train)
 
     def validate(self):
         "Counts and rates that describe a training run (`--set n_flat=-1` is refused here, before any data is made)."
-        for k in ("n_flat", "n_copybooks", "n_val_flat", "n_val_copybooks", "n_test_flat", "n_test_copybooks", "n_consensus_copybooks", "seed"):
-            if getattr(self, k) < 0: raise ConfigError(f"config key '{k}': must be >= 0, got {getattr(self, k)}")
-        for k in ("records_per_copybook", "test_records_per_copybook", "consensus_records_per_copybook", "real_max_records", "eval_batch_size"):
-            if getattr(self, k) < 1: raise ConfigError(f"config key '{k}': must be >= 1, got {getattr(self, k)}")
-        for k in ("evidence_free_rate", "fixed_rate"):
-            if not 0 <= getattr(self, k) <= 1: raise ConfigError(f"config key '{k}': must be in [0, 1], got {getattr(self, k)}")
+        check_bounds(self)   # every rule is a field bound (metadata); nested `model.` and `train.` are walked too
 
 # %% ../../nbs/mainframe/30_multitask.ipynb #a9970f36
 @dataclass

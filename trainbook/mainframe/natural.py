@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['TEXT_SOURCES', 'clean_text', 'german_words', 'german_sentences', 'TextSource', 'source_lines', 'split_sources',
            'training_lines', 'eval_lines', 'TextRecords', 'text_record', 'natural_records', 'natural_files',
-           'record_ceiling', 'file_ceiling', 'real_codepage_sets']
+           'record_ceiling', 'file_candidates', 'file_ceiling', 'real_codepage_sets']
 
 # %% ../../nbs/mainframe/13_natural_text.ipynb #ab31ff02
 import gzip, hashlib, json, random, sysconfig, unicodedata
@@ -204,12 +204,16 @@ def record_ceiling(records, labels, masks=None, codepages=CODEPAGES) -> np.ndarr
     masks = masks if masks is not None else [None] * len(records)
     return np.array([1.0 / len(codepage_candidates(r, c, m, codepages)) for r, c, m in zip(records, labels, masks)])
 
-def file_ceiling(records, label: str, masks=None, codepages=CODEPAGES) -> float:
-    "1 / (number of codepages whose decode equals the true one on every record of a file)."
+def file_candidates(records, label: str, masks=None, codepages=CODEPAGES) -> set:
+    "The codepages whose decode equals the true one on every record of a file: choosing any of them loses nothing."
     masks = masks if masks is not None else [None] * len(records)
     cands = set(codepages)
     for r, m in zip(records, masks): cands &= codepage_candidates(r, label, m, codepages)
-    return 1.0 / len(cands)
+    return cands
+
+def file_ceiling(records, label: str, masks=None, codepages=CODEPAGES) -> float:
+    "1 / (number of codepages whose decode equals the true one on every record of a file)."
+    return 1.0 / len(file_candidates(records, label, masks, codepages))
 
 # %% ../../nbs/mainframe/13_natural_text.ipynb #5b889b87
 def real_codepage_sets(max_records: int | None = None) -> dict[str, TextRecords]:

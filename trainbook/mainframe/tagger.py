@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from ..core.artifacts import check_checkpoint, check_state_dict, load_torch
-from ..core.config import from_dict
+from ..core.config import check_bounds, from_dict
 from ..core.errors import CheckpointError, ConfigError, UserError
 from .codecs import CODEPAGES
 from .fields import TAG_NAMES
@@ -28,24 +28,20 @@ IGNORE = -100           # label of a position without a label (padding, or real 
 @dataclass
 class MultiTaskModelConfig:
     "Shape of the shared encoder and its heads."
-    d_model: int = 128
-    n_heads: int = 4
-    n_layers: int = 4
-    ff_mult: int = 2
-    conv_kernel: int = 5          # local byte n-gram stem in front of attention (0 = none)
-    dropout: float = 0.1
-    max_len: int = 256            # window length; longer records are read in overlapping windows
+    d_model: int = field(default=128, metadata={"min": 1, "max": 8192})
+    n_heads: int = field(default=4, metadata={"min": 1, "max": 256})
+    n_layers: int = field(default=4, metadata={"min": 1, "max": 64})
+    ff_mult: int = field(default=2, metadata={"min": 1, "max": 64})
+    conv_kernel: int = field(default=5, metadata={"min": 0, "max": 255})   # local byte n-gram stem in front of attention (0 = none)
+    dropout: float = field(default=0.1, metadata={"min": 0, "lt": 1})
+    max_len: int = field(default=256, metadata={"min": 1, "max": 1 << 16})   # window length; longer records are read in overlapping windows
     codepages: list[str] = field(default_factory=lambda: list(CODEPAGES))
     tags: list[str] = field(default_factory=lambda: list(TAG_NAMES))
 
     def validate(self):
         "Sizes a model can be built from (a checkpoint's `model_config` is checked here before anything is allocated)."
-        for k, lo, hi in (("d_model", 1, 8192), ("n_heads", 1, 256), ("n_layers", 1, 64), ("ff_mult", 1, 64),
-                          ("conv_kernel", 0, 255), ("max_len", 1, 1 << 16)):
-            v = getattr(self, k)
-            if not lo <= v <= hi: raise ConfigError(f"config key '{k}': must be in [{lo}, {hi}], got {v}")
+        check_bounds(self)   # sizes and dropout: field metadata
         if self.d_model % self.n_heads: raise ConfigError(f"config key 'd_model': {self.d_model} is not a multiple of n_heads {self.n_heads}")
-        if not 0 <= self.dropout < 1: raise ConfigError(f"config key 'dropout': must be in [0, 1), got {self.dropout}")
         bad = [c for c in self.codepages if c not in CODEPAGES]
         if not self.codepages or bad: raise ConfigError(f"config key 'codepages': expected some of {list(CODEPAGES)}, got {self.codepages}")
         bad = [t for t in self.tags if t not in TAG_NAMES]

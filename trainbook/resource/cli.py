@@ -67,7 +67,16 @@ def cmd_train_decoder(args):
     verify_export(args.export, require_sidecar=True)      # every file against its sha256 in export.json, before use
     w, lookup, masks, _ = load_export(args.export)
     if w.shape[0] != len(table): raise UserError(f"{args.export}: {w.shape[0]} exported rows, the table has {len(table)} configurations")
-    tab, info = compare_decoders(table, w, FeatureNormalizer.fit(table.raw_features()), cfg)
+    norm = FeatureNormalizer.fit(table.raw_features())
+    reader = None
+    if args.llm_model:      # the frozen LM the export was trained through: the scorer reads each row's values with it
+        from trainbook.resource.encoder import decode_prefixes
+        from trainbook.resource.pretrain import build_captioner
+        from trainbook.resource.config import PretrainEncoderConfig
+        from trainbook.resource.scorer import config_values_from_texts
+        cap, tok, *_ = build_captioner(PretrainEncoderConfig(llm_model=args.llm_model, device=cfg.device), table)
+        reader = lambda rows: config_values_from_texts(decode_prefixes(cap, tok, rows), norm)
+    tab, info = compare_decoders(table, w, norm, cfg, value_reader=reader)
     print(tab.drop(columns=["train_seconds"], errors="ignore").to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     write_json(out/"decoder_comparison.json", {"rows": tab.to_dict("records"), **info}, schema="resource_decoder_comparison", version=2)
 
@@ -97,5 +106,8 @@ def register(subparsers):
         s.add_argument("--export", default="artifacts/resource/export", help="folder written by `resource export`")
         s.add_argument("--out", default=None, help="where decoder_comparison.json goes (default: --export)")
         s.add_argument("--tools", default=None); s.add_argument("--profiles", default=None)
+        s.add_argument("--llm-model", default=None,
+                       help="the frozen LM the export was trained through (e.g. RUN/lm): the scorer then reads each "
+                            "configuration's values from its row; without it, only the learned readout")
         add_config_args(s, DecoderConfig); s.set_defaults(func=cmd_train_decoder)
     return p

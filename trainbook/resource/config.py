@@ -6,49 +6,42 @@
 __all__ = ['NUM_STYLES', 'LMConfig', 'PretrainEncoderConfig', 'DecoderConfig']
 
 # %% ../../nbs/resource/05_config.ipynb #4ddb897e
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+from ..core.config import check_bounds
 from ..core.errors import ConfigError
-import math
 
 NUM_STYLES = 3   # description styles of resource.text.TEMPLATES (that module needs torch; a test below keeps the two equal)
 
-def _need(ok: bool, key: str, what: str, value):
-    "Refuse config key `key` unless `ok` (written so that NaN fails every comparison)."
-    if not ok: raise ConfigError(f"config key '{key}' must be {what}, got {value!r}")
-
-def _finite(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-def _at_least(cfg, keys, low=1):
-    for k in keys: _need(getattr(cfg, k) >= low, k, f">= {low}", getattr(cfg, k))
+# field bounds, checked by `core.config` on every path (YAML, --set, --option, and `check_bounds` in `validate`)
+_COUNT, _SIZE, _POS = {"min": 0}, {"min": 1}, {"gt": 0}
+_SEED = {"min": 0, "lt": 2 ** 32}
+_FRAC = {"gt": 0, "lt": 1}          # a share that must leave something on both sides
+_RATIO = {"min": 0, "lt": 1}
 
 # %% ../../nbs/resource/05_config.ipynb #a5bc4d42
 @dataclass
 class LMConfig:
     "Size and training of the project's own small causal LM."
-    hidden_size: int = 64
-    num_layers: int = 2
-    num_heads: int = 4
-    intermediate_size: int = 256
-    epochs: int = 20          # final fit on every configuration (15: slot half-read, ppl 1.10; 30: ppl 1.004 but gpu_sm=60 unreachable for the encoder, issue 21)
-    lr: float = 5e-3
-    batch_size: int = 64
-    heldout_frac: float = 0.1
-    split_epochs: int = 3     # the held-out fit stops earlier: held-out loss stops improving once
-    split_patience: int = 2   # the LM starts memorising the training configurations' latencies
-    seed: int = 0
+    hidden_size: int = field(default=64, metadata=_SIZE)
+    num_layers: int = field(default=2, metadata=_SIZE)
+    num_heads: int = field(default=4, metadata=_SIZE)
+    intermediate_size: int = field(default=256, metadata=_SIZE)
+    epochs: int = field(default=20, metadata=_SIZE)   # final fit on every configuration (15: slot half-read, ppl 1.10; 30: ppl 1.004 but gpu_sm=60 unreachable for the encoder, issue 21)
+    lr: float = field(default=5e-3, metadata=_POS)
+    batch_size: int = field(default=64, metadata=_SIZE)
+    heldout_frac: float = field(default=0.1, metadata=_FRAC)
+    split_epochs: int = field(default=3, metadata=_SIZE)       # the held-out fit stops earlier: held-out loss stops improving once
+    split_patience: int = field(default=2, metadata=_COUNT)    # the LM starts memorising the training configurations' latencies
+    seed: int = field(default=0, metadata=_SEED)
     device: str = "auto"
     refit: bool = True        # refit on every configuration after measuring held-out perplexity
-    p_bos: float = 0.2        # share of pre-training sequences with an unconditioned [BOS] slot
+    p_bos: float = field(default=0.2, metadata={"min": 0, "max": 1})   # share of pre-training sequences with an unconditioned [BOS] slot
 
     def validate(self):
-        _at_least(self, ("hidden_size", "num_layers", "num_heads", "intermediate_size", "epochs", "batch_size", "split_epochs"))
-        _need(self.hidden_size % self.num_heads == 0, "num_heads", f"a divisor of hidden_size {self.hidden_size}", self.num_heads)
-        _need(self.split_patience >= 0, "split_patience", ">= 0", self.split_patience)
-        _need(_finite(self.lr) and self.lr > 0, "lr", "a finite number > 0", self.lr)
-        _need(_finite(self.heldout_frac) and 0 < self.heldout_frac < 1, "heldout_frac", "strictly between 0 and 1", self.heldout_frac)
-        _need(_finite(self.p_bos) and 0 <= self.p_bos <= 1, "p_bos", "in [0, 1]", self.p_bos)
-        _need(0 <= self.seed < 2 ** 32, "seed", "in [0, 2**32)", self.seed)
+        check_bounds(self)
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(f"config key 'num_heads': must be a divisor of hidden_size {self.hidden_size}, got {self.num_heads}")
 
 # %% ../../nbs/resource/05_config.ipynb #f3883b42
 @dataclass
@@ -59,67 +52,52 @@ class PretrainEncoderConfig:
     profiles_path: str | None = None        # default data/profiling/profiling.csv
     semantic: Literal["lm_tokens", "minilm"] = "lm_tokens"
     mode: Literal["jitter", "variation", "both"] = "variation"   # jitter blurs latencies that are < 5% apart
-    num_copies: int = 3
-    aug_seed: int = 42
-    mlp_hidden: int = 512
-    dropout: float = 0.1
-    latency_digits: int = 0                 # >0: Stream B also gets the one-hot digits of the latency (up to 10^n - 1 ms)
+    num_copies: int = field(default=3, metadata=_SIZE)
+    aug_seed: int = field(default=42, metadata=_COUNT)
+    mlp_hidden: int = field(default=512, metadata=_SIZE)
+    dropout: float = field(default=0.1, metadata=_RATIO)
+    latency_digits: int = field(default=0, metadata={"min": 0, "max": 12})   # >0: Stream B also gets the one-hot digits of the latency (up to 10^n - 1 ms)
     latency_semantics: bool = True          # add the frozen LM's embedding of the latency's text after the fusion
     value_semantics: bool = True            # ... and of the input size's and the four resources' text, each through its own map
-    num_heads: int = 8
-    batch_size: int = 128
-    num_epochs: int = 20
-    lr: float = 5e-3
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.05
+    num_heads: int = field(default=8, metadata=_SIZE)
+    batch_size: int = field(default=128, metadata=_SIZE)
+    num_epochs: int = field(default=20, metadata=_SIZE)
+    lr: float = field(default=5e-3, metadata=_POS)
+    weight_decay: float = field(default=0.01, metadata=_COUNT)
+    warmup_ratio: float = field(default=0.05, metadata=_RATIO)
     scheduler: Literal["cosine", "linear", "constant"] = "cosine"
-    max_grad_norm: float = 1.0
-    target_loss: float = 0.01
-    checkpoint_freq: int = 10
+    max_grad_norm: float = field(default=1.0, metadata=_POS)
+    target_loss: float = field(default=0.01, metadata=_COUNT)
+    checkpoint_freq: int = field(default=10, metadata=_COUNT)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    seed: int = 0
+    seed: int = field(default=0, metadata=_COUNT)
     output_dir: str = "artifacts/resource/encoder"
-    eval_styles: list[int] | None = None              # styles decoded by the reconstruction evaluation (default all)
-    limit_configs: int = 0                  # >0: keep only the first N configurations (tests)
+    eval_styles: list[int] | None = field(default=None, metadata={"min": 0, "lt": NUM_STYLES})   # styles decoded by the reconstruction evaluation (default all)
+    limit_configs: int = field(default=0, metadata=_COUNT)   # >0: keep only the first N configurations (tests)
     progress: bool = False
 
     def validate(self):
-        _at_least(self, ("num_copies", "mlp_hidden", "num_heads", "batch_size", "num_epochs"))
-        _at_least(self, ("checkpoint_freq", "limit_configs", "latency_digits", "seed", "aug_seed"), 0)
-        _need(self.latency_digits <= 12, "latency_digits", "<= 12", self.latency_digits)
-        _need(_finite(self.target_loss) and self.target_loss >= 0, "target_loss", "a finite number >= 0", self.target_loss)
-        _need(_finite(self.lr) and self.lr > 0, "lr", "a finite number > 0", self.lr)
-        _need(_finite(self.weight_decay) and self.weight_decay >= 0, "weight_decay", "a finite number >= 0", self.weight_decay)
-        _need(_finite(self.max_grad_norm) and self.max_grad_norm > 0, "max_grad_norm", "a finite number > 0", self.max_grad_norm)
-        _need(_finite(self.warmup_ratio) and 0 <= self.warmup_ratio < 1, "warmup_ratio", "in [0, 1)", self.warmup_ratio)
-        _need(_finite(self.dropout) and 0 <= self.dropout < 1, "dropout", "in [0, 1)", self.dropout)
-        _need(self.eval_styles is None or all(0 <= s < NUM_STYLES for s in self.eval_styles), "eval_styles",
-              f"styles between 0 and {NUM_STYLES - 1}", self.eval_styles)
+        check_bounds(self)   # every rule is a field bound
 
 # %% ../../nbs/resource/05_config.ipynb #60789b73
 @dataclass
 class DecoderConfig:
     "Requests, held-out split and training of the decoders compared by `resource.scorer.compare_decoders`."
-    num_train: int = 4000
-    num_test: int = 1000           # held-out phrasings, labels among the training configurations (or -1)
-    num_test_heldout: int = 500    # held-out phrasings whose labels are held-out configurations
-    num_val: int = 500             # model selection (best epoch) on these, never on the test requests
-    heldout_frac: float = 0.2      # share of each tool's configurations never used as a training label
-    p_none: float = 0.1            # share of requests that nothing satisfies (label -1)
-    epochs: int = 30
-    lr: float = 2e-3
-    batch_size: int = 128
-    hidden: int = 128              # request state of the scorer (the linear head uses the embedding width)
-    pair_hidden: int = 64
-    feas_weight: float = 1.0
-    task_dim: int = 384            # >0: the tool is the nearest mean task vector of the training requests (first task_dim inputs)
-    seed: int = 0
+    num_train: int = field(default=4000, metadata=_SIZE)
+    num_test: int = field(default=1000, metadata=_SIZE)           # held-out phrasings, labels among the training configurations (or -1)
+    num_test_heldout: int = field(default=500, metadata=_SIZE)    # held-out phrasings whose labels are held-out configurations
+    num_val: int = field(default=500, metadata=_SIZE)             # model selection (best epoch) on these, never on the test requests
+    heldout_frac: float = field(default=0.2, metadata=_FRAC)      # share of each tool's configurations never used as a training label
+    p_none: float = field(default=0.1, metadata=_RATIO)           # share of requests that nothing satisfies (label -1)
+    epochs: int = field(default=30, metadata=_SIZE)
+    lr: float = field(default=2e-3, metadata=_POS)
+    batch_size: int = field(default=128, metadata=_SIZE)
+    hidden: int = field(default=128, metadata=_SIZE)              # request state of the scorer (the linear head uses the embedding width)
+    pair_hidden: int = field(default=64, metadata=_SIZE)
+    feas_weight: float = field(default=1.0, metadata=_COUNT)
+    task_dim: int = field(default=384, metadata=_COUNT)           # >0: the tool is the nearest mean task vector of the training requests (first task_dim inputs)
+    seed: int = field(default=0, metadata=_COUNT)
     device: str = "cpu"
 
     def validate(self):
-        _at_least(self, ("num_train", "num_test", "num_test_heldout", "num_val", "epochs", "batch_size", "hidden", "pair_hidden"))
-        _at_least(self, ("task_dim", "seed"), 0)
-        _need(_finite(self.lr) and self.lr > 0, "lr", "a finite number > 0", self.lr)
-        _need(_finite(self.heldout_frac) and 0 < self.heldout_frac < 1, "heldout_frac", "strictly between 0 and 1", self.heldout_frac)
-        _need(_finite(self.p_none) and 0 <= self.p_none < 1, "p_none", "in [0, 1)", self.p_none)
-        _need(_finite(self.feas_weight) and self.feas_weight >= 0, "feas_weight", "a finite number >= 0", self.feas_weight)
+        check_bounds(self)   # every rule is a field bound

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['lm_tool_embeddings', 'minilm_path', 'minilm_embeddings', 'ResourceMLP', 'latency_ms', 'latency_digit_features',
-           'ResourceEncoder', 'DescriptionBank', 'PrefixCaptioner', 'captioning_loss', 'greedy_decode',
-           'reconstruction_report']
+           'ResourceEncoder', 'DescriptionBank', 'PrefixCaptioner', 'captioning_loss', 'decode_prefixes',
+           'greedy_decode', 'reconstruction_report']
 
 # %% ../../nbs/resource/30_encoder.ipynb #4492b1ba
 import math
@@ -199,22 +199,20 @@ def captioning_loss(model, batch):
 
 # %% ../../nbs/resource/30_encoder.ipynb #65d73457
 @torch.no_grad()
-def greedy_decode(captioner: PrefixCaptioner, tokenizer, table: ConfigTable, normalizer: FeatureNormalizer,
-                  style=0, batch_size=512, max_new_tokens=None, device="cpu"):
-    "Decoded description text of every configuration in `style`."
-    lm, enc = captioner.lm, captioner.encoder
-    enc.eval()
-    feats = torch.from_numpy(normalizer(table.raw_features())); tools = torch.from_numpy(table.tool_ids())
+def decode_prefixes(captioner: PrefixCaptioner, tokenizer, prefixes, style=0, batch_size=512, max_new_tokens=None):
+    "Greedy description text the frozen LM writes after each prefix row of `prefixes` [N, hidden] in `style`."
+    lm = captioner.lm
+    dev = next(lm.parameters()).device
     max_new = max_new_tokens or captioner.bank.ids.shape[-1] + 4
     eos = tokenizer.eos_token_id
     texts = []
-    for i in range(0, len(table), batch_size):
-        prefix = enc(tools[i:i + batch_size].to(device), feats[i:i + batch_size].to(device))
-        prompt = torch.tensor(captioner.bank.prompts[style], device=device).expand(len(prefix), -1)
+    for i in range(0, len(prefixes), batch_size):
+        prefix = prefixes[i:i + batch_size].to(dev)
+        prompt = torch.tensor(captioner.bank.prompts[style], device=dev).expand(len(prefix), -1)
         x = torch.cat([prefix.unsqueeze(1), captioner._embed(prompt).to(prefix.dtype)], 1)
         out = lm(inputs_embeds=x, use_cache=True)
         past, logits = out.past_key_values, out.logits[:, -1]
-        toks, done = [], torch.zeros(len(prefix), dtype=torch.bool, device=device)
+        toks, done = [], torch.zeros(len(prefix), dtype=torch.bool, device=dev)
         for _ in range(max_new):
             nxt = logits.argmax(-1)
             toks.append(nxt); done |= nxt == eos
@@ -226,6 +224,17 @@ def greedy_decode(captioner: PrefixCaptioner, tokenizer, table: ConfigTable, nor
             row = row[:row.index(eos)] if eos in row else row
             texts.append(tokenizer.decode(row, skip_special_tokens=True))
     return texts
+
+@torch.no_grad()
+def greedy_decode(captioner: PrefixCaptioner, tokenizer, table: ConfigTable, normalizer: FeatureNormalizer,
+                  style=0, batch_size=512, max_new_tokens=None, device="cpu"):
+    "Decoded description text of every configuration in `style`."
+    enc = captioner.encoder
+    enc.eval()
+    feats = torch.from_numpy(normalizer(table.raw_features())); tools = torch.from_numpy(table.tool_ids())
+    prefixes = torch.cat([enc(tools[i:i + batch_size].to(device), feats[i:i + batch_size].to(device))
+                          for i in range(0, len(table), batch_size)])
+    return decode_prefixes(captioner, tokenizer, prefixes, style, batch_size, max_new_tokens)
 
 def _same(a, b):
     if isinstance(b, str): return a == b

@@ -163,7 +163,9 @@ def pretrain_lm(table: ConfigTable, out_dir, cfg: LMConfig = LMConfig()):
     held = set(rng.choice(len(table), size=max(1, int(round(cfg.heldout_frac * len(table)))), replace=False).tolist())
     train = LMSequences(tok, [c for c in corpus if c[0] not in held], table)
     val = LMSequences(tok, [c for c in corpus if c[0] in held], table)
-    model = SlotConditionedLM(make_small_lm(len(tok), cfg, tok), [len(v) for v in field_values(table)], p_bos=cfg.p_bos)
+    new_lm = lambda: SlotConditionedLM(make_small_lm(len(tok), cfg, tok), [len(v) for v in field_values(table)], p_bos=cfg.p_bos)
+    torch.manual_seed(cfg.seed)   # each model's initial weights depend on the seed alone, not on what ran before it
+    model = new_lm()
     res = _fit_lm(model, train, cfg, cfg.split_epochs, out_dir/"fit_split", patience=cfg.split_patience,
                   eval_fn=lambda m: {"val_loss": lm_perplexity(m, val, conditioned=True)["ce"],
                                      "val_loss_unconditioned": lm_perplexity(m, val, conditioned=False)["ce"]})
@@ -174,7 +176,8 @@ def pretrain_lm(table: ConfigTable, out_dir, cfg: LMConfig = LMConfig()):
                "best_epoch": res.best_epoch, "heldout_configs": len(held), "vocab_size": len(tok),
                "num_parameters": sum(p.numel() for p in model.lm.parameters()), "split_seconds": res.train_seconds}
     if cfg.refit:
-        model = SlotConditionedLM(make_small_lm(len(tok), cfg, tok), [len(v) for v in field_values(table)], p_bos=cfg.p_bos)
+        torch.manual_seed(cfg.seed)   # not the RNG state the split fit left: its length must not change the refit LM
+        model = new_lm()
         full = LMSequences(tok, corpus, table)
         res2 = _fit_lm(model, full, cfg, cfg.epochs, out_dir/"fit_all")
         metrics.update(refit_epochs=cfg.epochs, refit_train_ppl_conditioned=lm_perplexity(model, full, conditioned=True)["ppl"],

@@ -6,8 +6,10 @@
 __all__ = ['cmd_prepare', 'cmd_download', 'check_text_config', 'cmd_train', 'cmd_predict', 'cmd_serve', 'register']
 
 # %% ../../nbs/text/90_cli.ipynb #8df50eef
-import argparse, dataclasses, datetime, json, math, shutil, sys
+import argparse, dataclasses, datetime, json, shutil, sys
 from pathlib import Path
+from typing import Any
+from ..core.config import cast_value, check_bounds
 from ..core.errors import ConfigError, UserError
 from ..core.paths import artifacts_dir
 from ..core.safeio import check_output_dir, nonneg_int, positive_int
@@ -31,34 +33,21 @@ def cmd_download(args) -> int:
     for name, status in download_books(args.config, args.root): print(f"{name}: {status}")
     return 0
 
-_AT_LEAST_ONE = {"train.epochs", "train.batch_size", "train.grad_accum_steps", "trainer.steps_per_epoch", "trainer.eval_rows",
-                 "trainer.batch_sizes", "tokenizer.vocab_size", "eval.num_beams", "eval.max_summary_len", "eval.batch_size",
-                 "model.max_positions"}
-_POSITIVE = {"train.lr", "trainer.encoder_lr", "trainer.head_lr", "trainer.temperature"}
+_SIGNED = {"eval.length_penalty"}   # below 0 favours short summaries: the one number of a text config that may be negative
+
+def _no_negatives(obj, prefix=""):
+    "Text-wide rule for the fields without bounds of their own: a number (or list/dict item) below 0 is refused."
+    for f in dataclasses.fields(obj):
+        key, v = prefix + f.name, getattr(obj, f.name)
+        if dataclasses.is_dataclass(v): _no_negatives(v, key + ".")
+        elif v is not None and key not in _SIGNED and not {"min", "gt", "max", "lt"} & set(f.metadata):
+            cast_value(v, Any, key, {"min": 0})   # `core.config`'s bounds check: same message, NaN and inf refused
 
 def check_text_config(cfg, source="the config") -> None:
-    "Refuse non-finite numbers, negative counts, zero where a count sizes the work, and a non-positive learning rate."
-    def walk(obj, key):
-        if dataclasses.is_dataclass(obj):
-            for f in dataclasses.fields(obj): walk(getattr(obj, f.name), f"{key}.{f.name}" if key else f.name)
-            return
-        if isinstance(obj, dict):
-            for k, v in obj.items(): check(v, key, f"{key}.{k}")
-            return
-        if isinstance(obj, (list, tuple)):
-            for v in obj: check(v, key, key)
-            return
-        check(obj, key, key)
-    def check(v, field, shown):
-        if v is None or isinstance(v, (bool, str)) or not isinstance(v, (int, float)): return
-        bad = None
-        if isinstance(v, float) and not math.isfinite(v): bad = "must be a finite number"
-        elif field in _POSITIVE and v <= 0: bad = "must be > 0"
-        elif isinstance(v, int) and field in _AT_LEAST_ONE and v < 1: bad = "must be >= 1"
-        elif field == "model.dropout" and not 0 <= v < 1: bad = "must be in [0, 1)"
-        elif v < 0 and field not in ("eval.length_penalty",): bad = "must be >= 0"
-        if bad: raise ConfigError(f"{source}: config key '{shown}' {bad} (got {v!r})")
-    walk(cfg, "")
+    """Refuse any number outside its field's bounds (`core.config.check_bounds`: counts that size the work >= 1,
+    learning rates and temperature > 0, dropout in [0, 1), NaN and inf), and any other negative number."""
+    try: _no_negatives(check_bounds(cfg))
+    except ConfigError as e: raise ConfigError(f"{source}: {e}") from None
 
 def cmd_train(args) -> int:
     from trainbook.text.train import load_text_config, train_multitask

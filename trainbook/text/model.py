@@ -9,10 +9,11 @@ __all__ = ['PRESETS', 'ModelConfig', 'sinusoidal_positions', 'MultiHeadAttention
 
 # %% ../../nbs/text/20_model.ipynb #1ee40de5
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from ..core.config import check_bounds
 from ..core.errors import ConfigError, UserError
 from .tokenizer import resolve_pretrained, special_ids
 
@@ -23,24 +24,27 @@ PRESETS = {  # d_model, encoder layers, decoder layers, heads, FFN
     "base": (512, 6, 6, 8, 2048),
 }
 
+_SIZE0 = {"min": 0}   # a size of 0 takes the preset's value (field bounds: `core.config.check_bounds`)
+
 @dataclass
 class ModelConfig:
     "Architecture of the multi-task model; `d_model`..`ffn` of 0 take the preset's value."
     preset: str = "small"
-    d_model: int = 0
-    encoder_layers: int = 0
-    decoder_layers: int = 0
-    heads: int = 0
-    ffn: int = 0
-    dropout: float = 0.1
-    max_positions: int = 1024
+    d_model: int = field(default=0, metadata=_SIZE0)
+    encoder_layers: int = field(default=0, metadata=_SIZE0)
+    decoder_layers: int = field(default=0, metadata=_SIZE0)
+    heads: int = field(default=0, metadata=_SIZE0)
+    ffn: int = field(default=0, metadata=_SIZE0)
+    dropout: float = field(default=0.1, metadata={"min": 0, "lt": 1})
+    max_positions: int = field(default=1024, metadata={"min": 1})
     init_encoder: str | None = None      # HF encoder name/path, or 'minilm'
     init_from: str | None = None         # HF seq2seq name/path (whole model), e.g. facebook/bart-base
     copy: bool = True                    # pointer-generator copy mechanism in the native decoder
     init_decoder_embeddings: bool = True # start decoder embeddings from the pretrained encoder's (same vocab)
-    freeze_encoder_layers: int = 0       # freeze embeddings + the first N layers of a pretrained encoder
-    head_hidden: int = 0                 # 0 = linear heads; >0 = one hidden layer
+    freeze_encoder_layers: int = field(default=0, metadata=_SIZE0)   # freeze embeddings + the first N layers of a pretrained encoder
+    head_hidden: int = field(default=0, metadata=_SIZE0)             # 0 = linear heads; >0 = one hidden layer
     def validate(self):
+        check_bounds(self, "model.")   # sizes and dropout: field metadata
         if self.preset not in PRESETS: raise ConfigError(f"config key 'model.preset': '{self.preset}' not in {list(PRESETS)}")
         if self.init_encoder and self.init_from: raise ConfigError("set only one of model.init_encoder and model.init_from")
     def sizes(self) -> tuple:

@@ -87,7 +87,7 @@ class DataConfig:
 @dataclass
 class TokenizerConfig:
     name: str = "auto"            # auto | bpe | minilm | HF name or path
-    vocab_size: int = 8000        # for bpe
+    vocab_size: int = field(default=8000, metadata={"min": 1})   # for bpe
     max_source_len: int = 0       # 0 → configs/data/datasets.yaml
     max_target_len: int = 0
     max_text_len: int = 0
@@ -95,25 +95,25 @@ class TokenizerConfig:
 @dataclass
 class TrainerConfig:
     task_weights: dict[str, float] = field(default_factory=lambda: {"summarization": 1.0, "emotion": 1.0, "topic": 1.0})
-    temperature: float = 2.0
+    temperature: float = field(default=2.0, metadata={"gt": 0})
     task_probs: dict[str, float] = field(default_factory=dict)
-    steps_per_epoch: int = 100
-    batch_sizes: dict[str, int] = field(default_factory=lambda: {"summarization": 16, "emotion": 32, "topic": 32})
-    encoder_lr: float | None = None      # learning rate of a pretrained encoder (default: train.lr)
-    head_lr: float | None = None         # learning rate of the fresh emotion/topic heads (default: train.lr)
+    steps_per_epoch: int = field(default=100, metadata={"min": 1})
+    batch_sizes: dict[str, int] = field(default_factory=lambda: {"summarization": 16, "emotion": 32, "topic": 32}, metadata={"min": 1})
+    encoder_lr: float | None = field(default=None, metadata={"gt": 0})   # learning rate of a pretrained encoder (default: train.lr)
+    head_lr: float | None = field(default=None, metadata={"gt": 0})      # learning rate of the fresh emotion/topic heads (default: train.lr)
     emotion_prior_bias: bool = True      # start the emotion head at each label's training log-odds
     summarization_encoder_grad: bool = True
-    eval_rows: int = 256                 # validation rows per task scored after each epoch
+    eval_rows: int = field(default=256, metadata={"min": 1})   # validation rows per task scored after each epoch
 
 @dataclass
 class EvalConfig:
-    num_beams: int = 4
-    max_summary_len: int = 48
+    num_beams: int = field(default=4, metadata={"min": 1})
+    max_summary_len: int = field(default=48, metadata={"min": 1})
     min_summary_len: int = 8
     no_repeat_ngram: int = 3
     length_penalty: float = 1.0
     repeat_penalty: float = 0.0          # nats off a token's log-prob per earlier occurrence in the summary
-    batch_size: int = 64
+    batch_size: int = field(default=64, metadata={"min": 1})
     tune_rows: int = 0                   # >0: pick repeat/length penalty on this many validation abstracts after training
     tune_repeat_penalty: list[float] = field(default_factory=lambda: [0.5, 1.0])
     tune_length_penalty: list[float] = field(default_factory=lambda: [1.0, 2.0])
