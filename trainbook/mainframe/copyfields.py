@@ -125,9 +125,9 @@ def vote_fields(labels: list, payloads: list, length: int, first_name: int = 1, 
     there, or of the records (>= `MIN_CONTENT`) that hold content there (a non-PAD tag: ODO items and optional parts
     are blank in the others); its tag is the byte-weighted majority over the records (PAD only when fewer than
     `MIN_CONTENT` records hold content). Then COBOL layout facts the bytes of every record show: signs end numbers
-    (`_sign_ends`), blank-padded text ends before a non-blank start (`_blank_starts`), a BINARY run narrower than 8
-    bytes of no COMP width is cut into 2/4-byte items (`_binary_pieces`, a 1-byte rest typed by its bytes), and a TEXT
-    field shaped like a number is one (`_shape_tag`). The PIC follows from the tag and the bytes."""
+    (the sign-end rule), blank-padded text ends before a non-blank start (the blank-start rule), a BINARY run narrower than 8
+    bytes of no COMP width is cut into 2/4-byte items (a 1-byte rest typed by its bytes), and a TEXT
+    field shaped like a number is one (the number-shape rule). The PIC follows from the tag and the bytes."""
     S = np.zeros(length); N = np.zeros(length); T = np.zeros((length, len(TAG_NAMES)))
     Sc = np.zeros(length); Nc = np.zeros(length)
     own = []
