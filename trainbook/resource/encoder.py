@@ -211,14 +211,14 @@ def decode_prefixes(captioner: PrefixCaptioner, tokenizer, prefixes, style=0, ba
         prompt = torch.tensor(captioner.bank.prompts[style], device=dev).expand(len(prefix), -1)
         x = torch.cat([prefix.unsqueeze(1), captioner._embed(prompt).to(prefix.dtype)], 1)
         out = lm(inputs_embeds=x, use_cache=True)
-        past, logits = out.past_key_values, out.logits[:, -1]
+        past, logits = out.cache, out.logits[:, -1]      # transformers 5: `cache` (`past_key_values` is deprecated)
         toks, done = [], torch.zeros(len(prefix), dtype=torch.bool, device=dev)
         for _ in range(max_new):
             nxt = logits.argmax(-1)
             toks.append(nxt); done |= nxt == eos
             if bool(done.all()): break
-            out = lm(inputs_embeds=captioner._embed(nxt[:, None]), past_key_values=past, use_cache=True)
-            past, logits = out.past_key_values, out.logits[:, -1]
+            out = lm(inputs_embeds=captioner._embed(nxt[:, None]), cache=past, use_cache=True)
+            past, logits = out.cache, out.logits[:, -1]
         toks = torch.stack(toks, 1).cpu().tolist()
         for row in toks:
             row = row[:row.index(eos)] if eos in row else row
