@@ -93,7 +93,9 @@ def test_values_read_from_the_rows_make_every_pick_fit(table):
         calls.append(torch.equal(rows, w))
         return truth if torch.equal(rows, w) else torch.full_like(truth, float("nan"))
     cfg = DecoderConfig(num_train=200, num_val=40, num_test=80, num_test_heldout=40, epochs=1, hidden=16, pair_hidden=8, task_dim=8)
-    tab, _ = compare_decoders(table, w, norm, cfg, fake_task_encoder, variants=VARIANTS[:3], value_reader=reader)
+    tab, info = compare_decoders(table, w, norm, cfg, fake_task_encoder, variants=VARIANTS[:3], value_reader=reader)
     assert calls == [True, False]                    # the exported scorer and the random-row scorer; not the readout ablation
+    assert info["values_read"] == {"scorer, exported embeddings": {"parse": 1.0, "exact": 1.0},
+                                   "scorer, random embeddings": {"parse": 0.0, "exact": 0.0}}
     read = tab[tab.method == "scorer, exported embeddings"].set_index("test_set")
     assert (read.feasible_right_tool == 1.0).all(), read.feasible_right_tool

@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['VARIANTS', 'TEST_SETS', 'tool_candidates', 'HierarchicalDecoder', 'config_values_from_texts', 'CandidateScorer',
            'candidate_targets', 'fits_targets', 'decoder_loss', 'decoder_predict', 'RequestSet', 'request_set',
-           'train_decoder', 'epochs_to', 'make_decoder', 'decoder_datasets', 'tool_prototypes', 'compare_decoders']
+           'train_decoder', 'epochs_to', 'reads_values', 'make_decoder', 'decoder_datasets', 'tool_prototypes',
+           'compare_decoders']
 
 # %% ../../nbs/resource/65_scorer.ipynb #b1c0de05
 import math
@@ -216,6 +217,10 @@ def epochs_to(history, key, level):
 VARIANTS = ["scorer, exported embeddings", "scorer, exported embeddings, learned readout", "scorer, random embeddings",
             "linear head, exported init", "linear head, random init"]
 
+def reads_values(variant, value_reader) -> bool:
+    "Whether `variant` gets its configurations' values from `value_reader` (every scorer but the learned-readout ablation)."
+    return value_reader is not None and variant.startswith("scorer") and "learned readout" not in variant
+
 def make_decoder(variant, in_dim, table: ConfigTable, config_weights, cfg: DecoderConfig, tool_prototypes=None,
                  value_reader=None):
     """One of `VARIANTS`, seeded by `cfg.seed` (random rows: same shape as the exported ones). `value_reader`:
@@ -226,7 +231,7 @@ def make_decoder(variant, in_dim, table: ConfigTable, config_weights, cfg: Decod
     rand = torch.randn(w.shape, generator=torch.Generator().manual_seed(cfg.seed + 1000))
     if variant.startswith("scorer"):
         rows = w if "exported" in variant else rand
-        read = None if value_reader is None or "learned readout" in variant else value_reader(rows)
+        read = value_reader(rows) if reads_values(variant, value_reader) else None
         return CandidateScorer(in_dim, rows, tid, T, hidden=cfg.hidden, pair_hidden=cfg.pair_hidden,
                                tool_prototypes=tool_prototypes, read_values=read)
     if variant.startswith("linear"):
@@ -265,12 +270,17 @@ def compare_decoders(table, config_weights, normalizer, cfg: DecoderConfig = Dec
     (x_tr, r_tr) = sets["train"]
     assert not np.isin(r_tr.label, held).any()
     protos = tool_prototypes(table, x_tr, r_tr, cfg.task_dim) if cfg.task_dim else None
-    rows, curves = [], {}
+    rows, curves, values_read = [], {}, {}
+    truth = normalizer(config_values(table))
     for split, name in TEST_SETS.items():
         x, r = sets[split]
         rows.append({"method": "rule-based oracle", "test_set": name, **decoder_scores(table, r, *oracle_predict(table, r.text))})
     for v in variants:
         model = make_decoder(v, x_tr.shape[1], table, config_weights, cfg, protos, value_reader)
+        if reads_values(v, value_reader):    # how well the rows were read: parsed, and all six values right
+            got = model.read.numpy()
+            values_read[v] = {"parse": float(np.isfinite(got).all(1).mean()),
+                              "exact": float(np.isclose(got, truth, atol=1e-5).all(1).mean())}
         sub = None if out_dir is None else f"{out_dir}/{v.replace(', ', '_').replace(' ', '_')}"
         res = train_decoder(model, table, request_set(table, x_tr, r_tr), {"val": sets["val"], "heldout": sets["test_heldout"]},
                             cfg, allowed, sub)
@@ -285,4 +295,4 @@ def compare_decoders(table, config_weights, normalizer, cfg: DecoderConfig = Dec
             row["epochs_to_90pct_of_best"] = next((i + 1 for i, a in enumerate(curves[row["method"]]["val_exact"]) if a >= 0.9 * best), None)
     meta = {"heldout_configs": held.tolist(), "sizes": {k: len(r) for k, (_, r) in sets.items()},
             "none_share_test": float((sets["test"][1].label < 0).mean()), "config": asdict(cfg)}
-    return pd.DataFrame(rows), {"curves": curves, **meta}
+    return pd.DataFrame(rows), {"curves": curves, "values_read": values_read, **meta}
