@@ -142,7 +142,8 @@ def _construct_unique_mapping(loader, node, deep=False):
             key = loader.construct_object(key_node, deep=True)
             try: dup = key in seen
             except TypeError: continue          # an unhashable key: the base constructor names it
-            if dup: raise _Dup(key, key_node.start_mark.line + 1)
+            # named as written: YAML 1.1 reads `on`, `yes`, `off`... as booleans, and `True` is not what the user typed
+            if dup: raise _Dup(key_node.value if isinstance(key_node, yaml.ScalarNode) else key, key_node.start_mark.line + 1)
             seen.add(key)
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
