@@ -223,3 +223,27 @@ def test_refit_lm_does_not_depend_on_the_split_fit(small, tmp_path):
     pretrain_lm(table, tmp_path/"lm2", LMConfig(hidden_size=32, intermediate_size=64, epochs=1, split_epochs=2, split_patience=5, device="cpu"))
     a, b = _lm_state(d/"lm"), _lm_state(tmp_path/"lm2")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_lm_reports_its_own_ceiling(small):
+    "pretrain_lm writes what caps exact reconstruction (issue 21): the share of sequences the LM writes back from its own"
+    "slot, and how crowded the latency tokens' embeddings are."
+    d, table = small
+    m = json.loads((d/"lm"/"lm_metrics.json").read_text())
+    assert 0.0 <= m["slot_exact"] <= 1.0
+    lm, tok = load_frozen_lm(d/"lm")
+    from trainbook.resource.lm import nearest_neighbour_cosine
+    from trainbook.resource.text import fmt_number
+    ids = sorted({tok(fmt_number(v), add_special_tokens=False).input_ids[0] for v in table.frame.latency_ms})
+    want = float(nearest_neighbour_cosine(lm.get_input_embeddings().weight[ids].detach()).median())
+    assert m["latency_nn_cosine_median"] == pytest.approx(want, abs=1e-6)
+
+
+def test_run_config_and_lm_default_agree():
+    "`trainbook resource pretrain-lm` and `trainbook run resource-encoder` build the same LM size: the 64-d LM crowded"
+    "its latency tokens and capped exact reconstruction at 0.98 (issue 21)."
+    from trainbook.core.runs import run_params
+    p = run_params("resource-encoder")
+    c = LMConfig()
+    assert (p["lm_hidden"], 4 * p["lm_hidden"], p["lm_epochs"]) == (c.hidden_size, c.intermediate_size, c.epochs)
+    assert c.hidden_size > 64

@@ -22,7 +22,7 @@ from ..core.config import to_dict, from_dict
 from ..core.errors import CheckpointError, DataError, UserError
 from ..core.train import TrainConfig, fit
 from .codecs import CODEPAGES, evidence_level, normalize_codepage, printable_counts, printable_ratio_codepage
-from .charlm import CharNgramLM, codepage_posterior
+from .charlm import CharNgramLM, codepage_posterior, file_log_likelihoods
 from .natural import file_candidates, record_ceiling
 from .codepage_config import CodepageModelConfig, CodepageTrainingConfig, _default_train
 from .tagger import build_checked, checkpoint_config   # a checkpoint's config validated, its model built on meta first
@@ -155,6 +155,13 @@ class CodepagePredictor:
         "Combined log-probabilities over codepages, `[n_records, n_codepages]`."
         return self.mix(*self.parts(records), self.w_cnn, self.w_lm)
 
+    def file_log_probs(self, records, lp=None) -> np.ndarray:
+        "Per-record log-probabilities for the vote of ONE file: the LM scores the file's text bytes only (`charlm.file_log_likelihoods`); `lp`: the CNN's, if known."
+        records = [bytes(r) for r in records]
+        if self.lm is None or self.w_lm == 0: return self.log_probs(records) if lp is None else self.mix(lp, 0 * lp, self.w_cnn, 0.0)
+        if lp is None: lp = record_log_probs(self.model, records, self.mc.max_len) if self.w_cnn else np.zeros((len(records), len(self.codepages)))
+        return self.mix(lp, file_log_likelihoods(self.lm, records, self.codepages), self.w_cnn, self.w_lm)
+
 def fit_combination(lp, ll, labels, codepages, mode: str = "auto") -> tuple[float, float, dict]:
     "(w_cnn, w_lm, {grid point: validation NLL}): the grid point of least NLL ('auto'), or one part alone ('cnn' | 'lm')."
     if mode == "cnn": return 1.0, 0.0, {}
@@ -265,7 +272,14 @@ def set_report(pred: CodepagePredictor, data: LabelledRecords, files: list | Non
         fc = np.array([1.0 / len(c) for c in cands])
         fo = {"n_files": len(files), "records_per_file": float(np.mean([len(f) for f in files])), "ceiling": float(fc.mean()),
               "n_identifiable": int((fc == 1).sum())}
-        votes = {name: [file_vote(x[f], cps) for f in files] for name, x in lps.items()}
+        # the file vote: records of one file share a codepage and, at one length, a layout (`CodepagePredictor.file_log_probs`)
+        flp = {"cnn": [lps["cnn"][f] for f in files]}
+        if pred.lm is not None:
+            fll = [file_log_likelihoods(pred.lm, [data.records[i] for i in f], cps) for f in files]
+            flp["charlm"] = [codepage_posterior(x) for x in fll]
+            flp["model"] = [pred.mix(lp[f], x, pred.w_cnn, pred.w_lm) for f, x in zip(files, fll)]
+        else: flp["model"] = [lps["model"][f] for f in files]
+        votes = {name: [file_vote(x, cps) for x in flp[name]] for name in lps}
         picks = {name: [v["codepage"] for v in vs] for name, vs in votes.items()}
         picks["heuristic"] = [heuristic_file_codepage([data.records[i] for i in f], cps) for f in files]
         for name, pick in picks.items():
@@ -367,12 +381,12 @@ def predict_codepage(records, checkpoint) -> list[tuple[str, float]]:
     return [(pred.codepages[i], float(np.exp(lp[k, i]))) for k, i in enumerate(lp.argmax(1))]
 
 def predict_file_codepage(path, checkpoint, record_format: str = "rdw", max_records: int | None = 2000) -> dict:
-    "One codepage for a whole dump: the records' log-probabilities summed (they share a codepage)."
+    "One codepage for a whole dump: the records' log-probabilities summed (they share a codepage), the LM's over the file's text bytes only."
     from trainbook.mainframe.records import iter_records
     pred = load_codepage_predictor(checkpoint)
     recs = [r for _, r in zip(range(max_records or 10**12), _payloads(iter_records(path, record_format)))]
     if not recs: raise DataError("no records found", path=path, offset=0)
-    lp = pred.log_probs(recs).sum(0)
+    lp = pred.file_log_probs(recs).sum(0)
     p = np.exp(lp - np.logaddexp.reduce(lp))
     return {"codepage": pred.codepages[int(p.argmax())], "confidence": float(p.max()), "n_records": len(recs),
             "probs": {c: float(x) for c, x in zip(pred.codepages, p)}}

@@ -8,7 +8,7 @@ __all__ = ['TEXT_SOURCES', 'clean_text', 'german_words', 'german_sentences', 'Te
            'record_ceiling', 'file_candidates', 'file_ceiling', 'real_codepage_sets']
 
 # %% ../../nbs/mainframe/13_natural_text.ipynb #ab31ff02
-import gzip, hashlib, json, random, sysconfig, unicodedata
+import ast, gzip, hashlib, importlib.util, json, random, sysconfig, unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -49,6 +49,25 @@ def _stdlib(first: str, last: str, max_files: int = 60, max_lines: int = 300):
     root = Path(sysconfig.get_paths()['stdlib'])
     files = [p for p in sorted(root.glob('*.py')) if first <= p.name[0].lower() <= last and not p.name.startswith('_')][:max_files]
     return [l.strip() for p in files for l in p.read_text(encoding='utf-8', errors='replace').splitlines()[:max_lines] if len(l.strip()) >= 8]
+
+def _docstrings(packages=('numpy', 'scipy', 'sklearn'), max_lines: int = 40000) -> list[str]:
+    "Docstring lines of installed scientific libraries (modules in sorted order, tests skipped, at most `max_lines` per package), read with `ast`: nothing is imported."
+    out = []
+    for pkg in packages:
+        spec = importlib.util.find_spec(pkg)
+        if spec is None or spec.origin is None: raise DataError(f"text source library_docstrings: package {pkg!r} is not installed")
+        root, lines = Path(spec.origin).parent, []
+        for p in sorted(root.rglob('*.py')):
+            if {'tests', 'test'} & set(p.relative_to(root).parts): continue
+            try: tree = ast.parse(p.read_text(encoding='utf-8', errors='replace'))
+            except (SyntaxError, ValueError): continue
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    d = ast.get_docstring(node, clean=True)
+                    if d: lines += [l.strip() for l in d.splitlines() if len(l.strip()) >= 8]
+            if len(lines) >= max_lines: break
+        out += lines[:max_lines]
+    return out
 
 def _word_slice(word: str) -> str:
     return 'b' if hashlib.md5(word.encode()).digest()[0] % 5 == 0 else 'a'
@@ -98,6 +117,7 @@ TEXT_SOURCES: dict[str, TextSource] = {s.name: s for s in [
     TextSource('ag_news', 'en', 'train', _ag_news),
     TextSource('german_words_a', 'de', 'train', lambda: german_sentences('a')),
     TextSource('python_stdlib_a_m', 'code', 'train', lambda: _stdlib('a', 'm')),
+    TextSource('library_docstrings', 'code', 'train', _docstrings),
     TextSource('scitldr', 'en', 'eval', _scitldr),
     TextSource('song_concepts', 'en', 'eval', _songs),
     TextSource('german_words_b', 'de', 'eval', lambda: german_sentences('b')),
@@ -118,11 +138,11 @@ def split_sources(split: str) -> list[str]:
 
 # %% ../../nbs/mainframe/13_natural_text.ipynb #73240ae9
 def training_lines(holdout: float = 0.1, seed: int = 0) -> tuple[dict, dict]:
-    "({source: lines} for training, {source: lines} for validation) from the train sources, lines of any eval source removed."
+    "({source: lines} for training, {source: lines} for validation) from the train sources, lines of any eval source (or of an earlier train source) removed."
     evl = {l for n in split_sources('eval') for l in source_lines(n)}
-    train, val = {}, {}
-    for n in split_sources('train'):
-        lines = [l for l in source_lines(n) if l not in evl]
+    train, val, seen = {}, {}, set()
+    for n in split_sources('train'):   # a line two train sources share ('directly.') goes to the first only: never to both train and val
+        lines = [l for l in source_lines(n) if l not in evl and l not in seen]; seen.update(lines)
         rng = random.Random(f"holdout-{n}-{seed}"); is_val = [rng.random() < holdout for _ in lines]
         train[n] = [l for l, v in zip(lines, is_val) if not v]; val[n] = [l for l, v in zip(lines, is_val) if v]
     return train, val

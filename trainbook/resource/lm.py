@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['PAD', 'UNK', 'BOS', 'EOS', 'STYLE_PROMPTS', 'VALUE_FIELDS', 'description_corpus', 'build_word_tokenizer',
            'style_prompt_ids', 'description_ids', 'bos_id', 'field_values', 'slot_indices', 'LMSequences', 'shifted_ce',
-           'make_small_lm', 'SlotConditionedLM', 'lm_perplexity', 'pretrain_lm', 'default_lm_dir', 'load_frozen_lm']
+           'make_small_lm', 'SlotConditionedLM', 'lm_perplexity', 'slot_exact_rate', 'nearest_neighbour_cosine',
+           'pretrain_lm', 'default_lm_dir', 'load_frozen_lm']
 
 # %% ../../nbs/resource/20_lm.ipynb #a5a9d662
 import json, math, shutil
@@ -147,6 +148,24 @@ def lm_perplexity(model, data: LMSequences, batch_size=256, conditioned=False):
         n += (b["labels"][:, 1:] != -100).sum().item()
     return {"ppl": math.exp(tot / n), "ce": tot / n}
 
+@torch.no_grad()
+def slot_exact_rate(model, data: LMSequences, batch_size=256):
+    "Share of sequences whose every description token is the LM's greedy choice given its own slot (teacher forcing)."
+    device = next(model.parameters()).device
+    model.eval(); ok = []
+    for i in range(0, len(data), batch_size):
+        b = {k: v.to(device) for k, v in data.collate([data[j] for j in range(i, min(i + batch_size, len(data)))]).items()}
+        pred, lab = model(b, True)[:, :-1].argmax(-1), b["labels"][:, 1:]
+        ok.append(((pred == lab) | (lab == -100)).all(1).cpu())
+    return float(torch.cat(ok).float().mean())
+
+def nearest_neighbour_cosine(emb):
+    "[n]: each row's largest cosine similarity to any other row (how crowded a set of token embeddings is)."
+    e = torch.nn.functional.normalize(emb.float(), dim=1)
+    c = e @ e.T
+    c.fill_diagonal_(-2.0)
+    return c.max(1).values
+
 def _fit_lm(model, data, cfg, epochs, out_dir, eval_fn=None, patience=None):
     from trainbook.core.train import TrainConfig, fit
     tc = TrainConfig(epochs=epochs, patience=patience, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed, device=cfg.device,
@@ -175,14 +194,18 @@ def pretrain_lm(table: ConfigTable, out_dir, cfg: LMConfig = LMConfig()):
                "train_ppl_unconditioned": lm_perplexity(model, train, conditioned=False)["ppl"],
                "best_epoch": res.best_epoch, "heldout_configs": len(held), "vocab_size": len(tok),
                "num_parameters": sum(p.numel() for p in model.lm.parameters()), "split_seconds": res.train_seconds}
+    full = LMSequences(tok, corpus, table)
     if cfg.refit:
         torch.manual_seed(cfg.seed)   # not the RNG state the split fit left: its length must not change the refit LM
         model = new_lm()
-        full = LMSequences(tok, corpus, table)
         res2 = _fit_lm(model, full, cfg, cfg.epochs, out_dir/"fit_all")
         metrics.update(refit_epochs=cfg.epochs, refit_train_ppl_conditioned=lm_perplexity(model, full, conditioned=True)["ppl"],
                        refit_train_ppl_unconditioned=lm_perplexity(model, full, conditioned=False)["ppl"],
                        refit_seconds=res2.train_seconds)
+    # the ceiling of any encoder (the LM's own slot, teacher-forced) and how crowded the latency tokens are (issue 21)
+    lat_ids = torch.stack([v for *_, v in full.items])[:, -1].unique()
+    metrics.update(slot_exact=slot_exact_rate(model, full),
+                   latency_nn_cosine_median=float(nearest_neighbour_cosine(model.lm.get_input_embeddings().weight[lat_ids].detach().cpu()).median()))
     model = model.lm
     model.to("cpu").save_pretrained(out_dir); tok.save_pretrained(out_dir)
     write_json(out_dir/"lm_metrics.json", {**metrics, "config": asdict(cfg)}, schema="resource_lm_metrics")
