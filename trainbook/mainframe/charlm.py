@@ -95,23 +95,25 @@ class CharNgramLM:
         "Total log-probability (nats) of each text."
         return self.log_prob_ids([text_ids(t) for t in texts])
 
+    def text_emissions(self, bs, cps) -> tuple[list, np.ndarray, np.ndarray]:
+        """(per codepage, the log P of every byte's character; the text state's emission of every byte for the
+        text/binary segmentation; the records' lengths) for non-empty `bs` (uint8 arrays). A byte that decodes
+        differently under the codepages says nothing about text vs binary (emission log 1/256): its neighbours decide."""
+        per_cp = [self.position_log_probs([BYTE_TO_ID[cp][b] for b in bs])[0] for cp in cps]
+        allb = np.concatenate(bs)
+        ids = np.stack([BYTE_TO_ID[cp][allb] for cp in cps])
+        lens = np.array([len(b) for b in bs], dtype=np.int64)
+        return per_cp, np.where((ids != ids[0]).any(0), -np.log(256.0), np.max(per_cp, 0)), lens
+
     def codepage_log_likelihoods(self, records, codepages=CODEPAGES, segment: bool = True) -> np.ndarray:
         "`[n_records, n_codepages]`: log P(record | cp); `segment`: each byte weighted by its probability of being text (`text_posterior`)."
         cps = [normalize_codepage(c) for c in codepages]
         bs = [np.frombuffer(bytes(r), dtype=np.uint8) for r in records]
-        out, per_cp = np.zeros((len(bs), len(cps))), []
-        for cp in cps:
-            seqs = [BYTE_TO_ID[cp][b] for b in bs]
-            lp, lens = self.position_log_probs(seqs)
-            per_cp.append(lp)
+        out = np.zeros((len(bs), len(cps)))
         if not bs: return out
+        per_cp, e, lens = self.text_emissions(bs, cps)
         owner = np.repeat(np.arange(len(bs)), lens)
-        gamma = 1.0
-        if segment:   # a byte that decodes differently under the codepages says nothing about text vs binary: its neighbours decide
-            allb = np.concatenate(bs)
-            ids = np.stack([BYTE_TO_ID[cp][allb] for cp in cps])
-            e = np.where((ids != ids[0]).any(0), -np.log(256.0), np.max(per_cp, 0))
-            gamma = text_posterior(e, lens, self.p_text_to_binary, self.p_binary_to_text)
+        gamma = text_posterior(e, lens, self.p_text_to_binary, self.p_binary_to_text) if segment else 1.0
         for j, lp in enumerate(per_cp):
             out[:, j] = np.bincount(owner, weights=gamma * lp + (1 - gamma) * -np.log(256.0), minlength=len(bs))
         return out
@@ -175,19 +177,12 @@ def codepage_posterior(ll: np.ndarray, log_prior=None) -> np.ndarray:
 # %% ../../nbs/mainframe/14_charlm.ipynb #a1f7c002
 _LB = -np.log(256.0)
 
-def _shared_emissions(lm: CharNgramLM, bs, cps) -> tuple[np.ndarray, np.ndarray]:
-    "(text-state emission of every byte, the same for every codepage; the records' lengths): see `codepage_log_likelihoods`."
-    per_cp = [lm.position_log_probs([BYTE_TO_ID[cp][b] for b in bs])[0] for cp in cps]
-    allb = np.concatenate(bs)
-    ids = np.stack([BYTE_TO_ID[cp][allb] for cp in cps])
-    return np.where((ids != ids[0]).any(0), _LB, np.max(per_cp, 0)), np.array([len(b) for b in bs], dtype=np.int64)
-
 def file_text_masks(lm: CharNgramLM, records, codepages=CODEPAGES) -> list:
     "Per record, a bool mask of its text bytes; records of one length share a layout, so their evidence is pooled position by position."
     cps = [normalize_codepage(c) for c in codepages]
     bs = [np.frombuffer(bytes(r), dtype=np.uint8) for r in records]
     if not bs: return []
-    e, lens = _shared_emissions(lm, bs, cps)
+    _, e, lens = lm.text_emissions(bs, cps)
     text = text_posterior(e, lens, lm.p_text_to_binary, lm.p_binary_to_text) > 0.5   # each record alone
     rec_len = np.repeat(lens, lens)
     within = np.arange(len(e)) - np.repeat(np.cumsum(lens) - lens, lens)
