@@ -14,6 +14,7 @@ from trainbook.mainframe.natural import (TEXT_SOURCES, eval_lines, file_ceiling,
                                          record_ceiling, split_sources, training_lines)
 from trainbook.core.artifacts import save_torch
 from trainbook.core.config import to_dict
+from trainbook.core.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +152,7 @@ def _noise_file(n=300, seed=3):
             for k in range(n)]
 
 
-def test_file_vote_without_language_is_the_prior(lm, tmp_path):
+def test_file_vote_without_language_is_the_prior(lm, tmp_path, capsys):
     "Random bytes where text should be: summing the records' own scores was sure of a codepage; the file vote says can't tell."
     recs = _noise_file()
     summed = codepage_posterior(codepage_posterior(lm.codepage_log_likelihoods(recs)).sum(0, keepdims=True))[0]
@@ -165,6 +166,11 @@ def test_file_vote_without_language_is_the_prior(lm, tmp_path):
     (tmp_path / "noise.rdw").write_bytes(encode_records(recs, "rdw"))
     r = predict_file_codepage(tmp_path / "noise.rdw", tmp_path / "h.pt")
     assert r["n_records"] == 300 and abs(r["confidence"] - 0.25) < 0.05, r
+    assert r["tied"] == list(CODEPAGES), r                        # every codepage tied: the vote can't tell
+    # the command says so in words, and lists the tied codepages, instead of naming one at confidence 0.25
+    assert main(["mainframe", "codepage", str(tmp_path / "noise.rdw"), "--checkpoint", str(tmp_path / "h.pt")]) == 0
+    out = capsys.readouterr().out
+    assert "can't tell: " + ", ".join(CODEPAGES) in out and "300 records" in out, out
 
 
 def test_file_vote_ignores_packed_bytes_that_read_as_letters(lm):

@@ -191,9 +191,10 @@ def cmd_train_codepage(args) -> int:
 def cmd_predict_codepage(args) -> int:
     "Name the codepage of a dump with a trained head."
     from trainbook.mainframe.codepage import predict_file_codepage
+    from trainbook.mainframe.infer import describe_vote
     r = predict_file_codepage(args.file, args.checkpoint, args.record_format, args.max_records)
     if args.json: print(json.dumps(r))
-    else: print(f"{args.file}: {r['codepage']} (confidence {r['confidence']:.3f}, {r['n_records']} records)")
+    else: print(f"{args.file}: {describe_vote(r)}; {r['n_records']} records")
     return 0
 
 def register_codepage_cli(train_sub, domain_sub):

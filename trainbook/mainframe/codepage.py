@@ -205,10 +205,8 @@ def heuristic_file_codepage(records, codepages=CODEPAGES) -> str:
 
 def file_vote(lp: np.ndarray, codepages) -> dict:
     "`infer.CodepageVote` over the per-record log-probabilities `lp` (`[n_records, n_codepages]`) of one file."
-    from types import SimpleNamespace
     from trainbook.mainframe.infer import CodepageVote
-    vote = CodepageVote()
-    for row in np.exp(lp): vote.add(SimpleNamespace(codepage_probs=dict(zip(codepages, row.tolist()))))
+    vote = CodepageVote(); vote.add_log_probs(lp, codepages)
     return vote.result()
 
 # %% ../../nbs/mainframe/20_codepage.ipynb #0b888fab
@@ -386,10 +384,7 @@ def predict_file_codepage(path, checkpoint, record_format: str = "rdw", max_reco
     pred = load_codepage_predictor(checkpoint)
     recs = [r for _, r in zip(range(max_records or 10**12), _payloads(iter_records(path, record_format)))]
     if not recs: raise DataError("no records found", path=path, offset=0)
-    lp = pred.file_log_probs(recs).sum(0)
-    p = np.exp(lp - np.logaddexp.reduce(lp))
-    return {"codepage": pred.codepages[int(p.argmax())], "confidence": float(p.max()), "n_records": len(recs),
-            "probs": {c: float(x) for c, x in zip(pred.codepages, p)}}
+    return {**file_vote(pred.file_log_probs(recs), pred.codepages), "n_records": len(recs)}
 
 def _payloads(it):
     for item in it: yield item[1] if isinstance(item, tuple) else item

@@ -275,10 +275,11 @@ def _labels_model(model, payloads: list, fmt, batch_size: int = 64) -> tuple[lis
 def _labels_heuristic(payloads: list) -> list:
     return [heuristic_tag(bytes(p), 0) for p in payloads]
 
-def _vote_codepage(log_probs: list, codepages: list) -> tuple[str, float]:
-    "The file's codepage: the mean of the records' probabilities (argmax) and that mean probability."
-    P = np.exp(np.array(log_probs)); m = P.mean(0)
-    return codepages[int(m.argmax())], float(m.max())
+def _vote_codepage(log_probs: list, codepages: list) -> dict:
+    "The file's codepage: `infer.CodepageVote` over the sampled records' log-probabilities (the vote `infer` streams)."
+    from trainbook.mainframe.infer import CodepageVote   # imports torch: only when a model is given
+    vote = CodepageVote(); vote.add_log_probs(np.array(log_probs), codepages)
+    return vote.result()
 
 def infer_from_records(payloads: list, model=None, record_format='rdw', *, source: str = '<records>', sample_info: dict | None = None,
                        batch_size: int = 64, start_share: float = START_SHARE) -> InferredCopybook:
@@ -318,10 +319,11 @@ def infer_from_records(payloads: list, model=None, record_format='rdw', *, sourc
         fno += sum(f.tag != 'PAD' for f in fields)
         types.append({"name": name, "length": length, "n_sampled": len(pays), "key": key, "confidence": round(conf, 4),
                       "fields": [asdict(f) for f in fields]})
-    if model is not None: cp, cp_conf = _vote_codepage(lp_all, list(model.cfg.codepages))
+    if model is not None:
+        v = _vote_codepage(lp_all, list(model.cfg.codepages)); cp, cp_conf, tied = v["codepage"], v["confidence"], v["tied"]
     else:
         votes = Counter(c for c, _ in printable_ratio_codepage(payloads, list(CODEPAGES)))
-        cp, n = votes.most_common(1)[0]; cp_conf = n / len(payloads)
+        (cp, n), tied = votes.most_common(1)[0], []; cp_conf = n / len(payloads)
     consistent = not warnings
     if len(types) == 1 and not consistent: warnings.append("the records share no layout the tagger can see (random or encrypted bytes?)")
     info = sample_info or {"method": "given", "records_seen": len(payloads)}
@@ -329,13 +331,14 @@ def infer_from_records(payloads: list, model=None, record_format='rdw', *, sourc
               f"parsers ignore these comment lines.",
               f"source {Path(source).name if source else '?'}: {len(payloads)} sampled records"
               + (f" of {info['records_seen']}" if info.get('records_seen') else '') + f" ({info.get('method')}).",
-              f"codepage {cp} chosen by the file vote, confidence {cp_conf:.2f}.",
+              f"codepage {cp} chosen by the file vote, confidence {cp_conf:.2f}"
+              + (f" (can't tell {', '.join(tied)} apart: no record holds a character that differs)." if len(tied) > 1 else "."),
               f"{len(types)} record type(s); rule: {_rule_text(rule)}.",
               "conf = share of sampled records whose own reading has exactly the field."]
     header += [f"WARNING: {w}" for w in warnings]
     sidecar = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "source": str(source), "record_format": str(fmt),
                "tagger": "model" if model is not None else "heuristic", "sample": {"records": len(payloads), **info},
-               "codepage": {"name": cp, "confidence": round(cp_conf, 4)}, "consistent": consistent, "warnings": warnings,
+               "codepage": {"name": cp, "confidence": round(cp_conf, 4), "tied": tied}, "consistent": consistent, "warnings": warnings,
                "rule": rule, "types": types}
     return InferredCopybook(copybook_text(types, header), sidecar)
 
