@@ -39,6 +39,23 @@ def test_run_folder_layout(tiny_run):
     assert (pred.config.eval.repeat_penalty, pred.config.eval.length_penalty) == (best["repeat_penalty"], best["length_penalty"])
 
 
+def test_emotion_head_refit_is_chosen_on_validation_and_saved(tiny_run):
+    "The refit picks the candidate of best validation micro F1, and the checkpoint holds that layer (reloaded, it scores the same)."
+    from sklearn.metrics import f1_score
+    from trainbook.text.evaluate import classify_probs
+    from trainbook.text.metrics import decide_emotions, tune_multilabel_threshold
+    out, run = tiny_run
+    r = run.meta["emotion_refit"]
+    assert set(r["val_micro_f1"]) == {"trained head", "C=0.0625", "C=0.25", "C=1"}
+    assert r["val_micro_f1"][r["chosen"]] == max(r["val_micro_f1"].values())
+    pred = MultiTaskPredictor.from_run(out)
+    val = run.datasets["validation"]["emotion"]
+    P = classify_probs(pred.model, pred.tokenizer, val.texts, run.config.tokenizer.max_text_len)[0]
+    Y = val.targets.astype(int)
+    f1 = f1_score(Y, decide_emotions(P, tune_multilabel_threshold(Y, P)), average="micro", zero_division=0)
+    assert abs(f1 - r["val_micro_f1"][r["chosen"]]) < 1e-6, (f1, r)
+
+
 def test_optimizer_groups_and_emotion_prior(tiny_run):
     from trainbook.text.train import make_optimizer
     out, run = tiny_run

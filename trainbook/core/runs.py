@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['list_pipelines', 'resolve_out_dir', 'save_run_metrics', 'run_params', 'notebook_params', 'check_params',
-           'check_param_types', 'cuda_available', 'resolve_device', 'run_pipeline', 'list_runs', 'headline',
-           'last_seconds', 'runs_table', 'format_runs', 'run_all']
+           'check_param_types', 'cuda_available', 'resolve_device', 'bf16_fast', 'resolve_precision', 'run_pipeline',
+           'list_runs', 'headline', 'last_seconds', 'runs_table', 'format_runs', 'run_all']
 
 # %% ../../nbs/core/07_runs.ipynb #27a952a5
 import ast, datetime, math, os, sys, tempfile, time
@@ -131,6 +131,21 @@ def resolve_device(requested="auto", has_cuda: bool | None = None) -> str:
     if req == "auto": return "cuda" if has else "cpu"
     if not has: raise UserError(f"device {requested!r} was asked for but no CUDA device is available (use auto or cpu)")
     return req
+
+def bf16_fast(device: str = "cpu") -> bool:
+    "Whether `device` multiplies bf16 in hardware: a CUDA GPU that supports it, or a CPU with AMX or AVX-512 BF16."
+    import torch
+    if str(device).startswith("cuda"): return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    cpu = getattr(torch, "cpu", None)
+    probe = lambda name: bool(getattr(cpu, name, lambda: False)())
+    return probe("_is_amx_tile_supported") or probe("_is_avx512_bf16_supported")
+
+def resolve_precision(requested="no", device: str = "cpu", fast: bool | None = None) -> str:
+    "'auto' → 'bf16' where `device` runs bf16 in hardware (`bf16_fast`), else 'no'; 'no', 'bf16', 'fp16' as asked."
+    req = str(requested if requested is not None else "no").strip().lower()
+    if req not in ("auto", "no", "bf16", "fp16"): raise UserError(f"precision must be auto, no, bf16 or fp16, got {requested!r}")
+    if req != "auto": return req
+    return "bf16" if (bf16_fast(device) if fast is None else fast) else "no"
 
 # %% ../../nbs/core/07_runs.ipynb #e9ba8fab
 def _timestamp(): return datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]

@@ -40,10 +40,20 @@ def make_accelerator(cfg: TrainConfig):
         raise ConfigError("config key 'device': 'cuda' was asked for but no CUDA device is available")
     if cfg.mixed_precision == "fp16" and (cfg.device == "cpu" or not torch.cuda.is_available()):
         raise ConfigError("config key 'mixed_precision': fp16 needs a CUDA device (use bf16 on CPU)")
+    from trainbook.core.runs import resolve_precision   # 'auto': bf16 where the device computes it in hardware, else full precision
+    mp = resolve_precision(cfg.mixed_precision, "cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu")
     dl_cfg = DataLoaderConfiguration(split_batches=True, use_seedable_sampler=True, data_seed=cfg.seed)
-    return Accelerator(cpu=cfg.device == "cpu", mixed_precision=cfg.mixed_precision,
-                       gradient_accumulation_steps=cfg.grad_accum_steps, dataloader_config=dl_cfg,
-                       log_with=cfg.log_with, project_dir=cfg.output_dir)
+    make = lambda: Accelerator(cpu=cfg.device == "cpu", mixed_precision=mp, gradient_accumulation_steps=cfg.grad_accum_steps,
+                               dataloader_config=dl_cfg, log_with=cfg.log_with, project_dir=cfg.output_dir)
+    try: return make()
+    except ValueError as e:
+        # Accelerate keeps one process-wide state and refuses a second `fit` with another precision or device (the
+        # text run trains its encoder in fp32, then the generator in bf16). The process group lives in PartialState,
+        # which stays; only the precision/device part is cleared.
+        if "already been initialized" not in str(e): raise
+        from accelerate.state import AcceleratorState
+        AcceleratorState._reset_state(reset_partial_state=False)
+        return make()
 
 def make_scheduler(optimizer, cfg: TrainConfig, total_steps: int):
     "Warmup for `warmup_ratio` of the optimizer steps, then cosine/linear decay (or constant)."

@@ -22,7 +22,7 @@ class TrainConfig:
     max_grad_norm: float | None = 1.0
     warmup_ratio: float = field(default=0.1, metadata={"min": 0, "lt": 1})
     scheduler: Literal["cosine", "linear", "constant"] = "cosine"
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    mixed_precision: Literal["no", "bf16", "fp16", "auto"] = "no"   # auto: bf16 where the device computes it in hardware
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
     monitor: str = "val_loss"

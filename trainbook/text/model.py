@@ -324,9 +324,13 @@ class MultiTaskModel(nn.Module):
         last = self.emotion_head[-1]
         last.bias.copy_(torch.log(p / (1 - p))); last.weight.zero_()
 
+    def pooled(self, input_ids, attention_mask):
+        "The mean-pooled encoder states `[B, d]` both classification heads read."
+        return mean_pool(self.encode(input_ids, attention_mask)[0], attention_mask)
+
     def classify(self, input_ids, attention_mask):
         "(emotion logits, topic logits) from the mean-pooled encoder states."
-        pooled = mean_pool(self.encode(input_ids, attention_mask)[0], attention_mask)
+        pooled = self.pooled(input_ids, attention_mask)
         return self.emotion_head(pooled), self.topic_head(pooled)
 
     def task_loss(self, batch, encoder_grad: bool = True) -> torch.Tensor:
@@ -339,7 +343,7 @@ class MultiTaskModel(nn.Module):
                 return self.decoder.label_nll(batch["decoder_input_ids"], mem, batch["attention_mask"], batch["input_ids"], batch["labels"])
             lp, _ = self.decode(batch["decoder_input_ids"], mem, batch["attention_mask"], batch["input_ids"])
             return F.nll_loss(lp.flatten(0, 1), batch["labels"].flatten(), ignore_index=-100)
-        pooled = mean_pool(self.encode(batch["input_ids"], batch["attention_mask"])[0], batch["attention_mask"])
+        pooled = self.pooled(batch["input_ids"], batch["attention_mask"])
         if task == "emotion": return F.binary_cross_entropy_with_logits(self.emotion_head(pooled), batch["targets"])
         if task == "topic": return F.cross_entropy(self.topic_head(pooled), batch["targets"])
         raise ValueError(f"unknown task {task!r}")

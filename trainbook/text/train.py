@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['TaskBatchSampler', 'task_probabilities', 'MultiTaskDataset', 'MultiTaskCollator', 'DataConfig', 'TokenizerConfig',
            'TrainerConfig', 'EvalConfig', 'TextConfig', 'load_text_config', 'resolve_data_root', 'load_task_splits',
-           'make_tokenizer', 'make_collators', 'make_optimizer', 'make_eval_fn', 'TrainedRun', 'save_backbone_config',
-           'train_multitask']
+           'make_tokenizer', 'make_collators', 'make_optimizer', 'make_eval_fn', 'refit_emotion_head', 'TrainedRun',
+           'save_backbone_config', 'train_multitask']
 
 # %% ../../nbs/text/40_train.ipynb #a538fb5c
 import dataclasses, json, math, time
@@ -104,6 +104,7 @@ class TrainerConfig:
     emotion_prior_bias: bool = True      # start the emotion head at each label's training log-odds
     summarization_encoder_grad: bool = True
     eval_rows: int = field(default=256, metadata={"min": 1})   # validation rows per task scored after each epoch
+    emotion_refit_C: list[float] = field(default_factory=list, metadata={"gt": 0})   # refit the emotion head's last layer (see below); [] = off
 
 @dataclass
 class EvalConfig:
@@ -215,6 +216,42 @@ def make_eval_fn(val_sets: dict, collators: dict, cfg: TextConfig):
         return out
     return eval_fn
 
+# %% ../../nbs/text/40_train.ipynb #8c0db065
+def refit_emotion_head(model, tok, train, val, cfg: TextConfig) -> dict:
+    """Refit the emotion head's last linear layer on the trained encoder's frozen features: per label a logistic
+    regression for each `cfg.trainer.emotion_refit_C`; keep whichever (or the trained layer) has the best validation
+    micro F1 at its tuned threshold. Returns `{chosen, val_micro_f1: {candidate: F1}, seconds}`."""
+    from sklearn.linear_model import LogisticRegression
+    from trainbook.text.evaluate import pooled_features
+    from trainbook.text.metrics import decide_emotions, tune_multilabel_threshold
+    from sklearn.metrics import f1_score
+    t0 = time.time()
+    head, last = model.emotion_head, model.emotion_head[-1]
+    def inputs(texts):   # what the last layer reads: pooled states through the head's earlier layers (none when linear)
+        with torch.no_grad():
+            return head[:-1](pooled_features(model, tok, texts, cfg.tokenizer.max_text_len, cfg.eval.batch_size)).double().cpu().numpy()
+    Xtr, Xva = inputs(train.texts), inputs(val.texts)
+    Ytr, Yva = np.asarray(train.targets).astype(int), np.asarray(val.targets).astype(int)
+    def val_micro_f1(W, b):
+        P = 1 / (1 + np.exp(-(Xva @ W.T + b)))
+        return float(f1_score(Yva, decide_emotions(P, tune_multilabel_threshold(Yva, P)), average="micro", zero_division=0))
+    cands = {"trained head": (last.weight.detach().double().cpu().numpy(), last.bias.detach().double().cpu().numpy())}
+    for C in cfg.trainer.emotion_refit_C:
+        W, b = np.zeros_like(cands["trained head"][0]), np.zeros_like(cands["trained head"][1])
+        for k in range(Ytr.shape[1]):
+            y = Ytr[:, k]
+            if y.min() == y.max():   # a label without positives (or negatives) in training: its prior log-odds
+                p = min(max(y.mean(), 1e-4), 1 - 1e-4); b[k] = math.log(p / (1 - p)); continue
+            lr = LogisticRegression(C=C, max_iter=3000).fit(Xtr, y)
+            W[k], b[k] = lr.coef_[0], lr.intercept_[0]
+        cands[f"C={C:g}"] = (W, b)
+    scores = {name: val_micro_f1(W, b) for name, (W, b) in cands.items()}
+    chosen = max(scores, key=scores.get)
+    with torch.no_grad():
+        last.weight.copy_(torch.as_tensor(cands[chosen][0], dtype=last.weight.dtype))
+        last.bias.copy_(torch.as_tensor(cands[chosen][1], dtype=last.bias.dtype))
+    return {"chosen": chosen, "val_micro_f1": scores, "seconds": round(time.time() - t0, 1)}
+
 # %% ../../nbs/text/40_train.ipynb #6cfa532b
 @dataclass
 class TrainedRun:
@@ -264,7 +301,8 @@ def train_multitask(cfg: TextConfig, run_dir) -> TrainedRun:
         best, tuning = tune_decoding(model, tok, val_sets["summarization"], cfg)
         cfg.eval.repeat_penalty, cfg.eval.length_penalty = best
         save_config(cfg, run_dir / "config.yaml")
-    meta = {"task_probs": probs, "decoding_tuning": tuning, "train_rows": sizes, "read_stats": stats, **count_parameters(model),
+    refit = refit_emotion_head(model, tok, train_sets["emotion"], val_sets["emotion"], cfg) if cfg.trainer.emotion_refit_C else None
+    meta = {"task_probs": probs, "decoding_tuning": tuning, "emotion_refit": refit, "train_rows": sizes, "read_stats": stats, **count_parameters(model),
             "train_seconds": res.train_seconds, "setup_seconds": time.time() - t0 - res.train_seconds,
             "best_epoch": res.best_epoch, "epochs_run": res.epochs_run, "torch_threads": torch.get_num_threads()}
     save_torch(run_dir / "checkpoints" / "model.pt", {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
