@@ -223,6 +223,9 @@ def fit(model: torch.nn.Module, train_data, loss_fn: Callable, cfg: TrainConfig,
         stopped = stop and state["epoch"] < cfg.epochs
     if cfg.restore_best and best_state is not None: inner().load_state_dict(best_state)
     if cfg.log_with: accelerator.end_training()
+    # mixed precision wraps the caller's model's forward in autocast; take it off, so that what the caller does next
+    # (evaluation, saving, inference) runs as the model is, not silently in bf16
+    accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     return FitResult(best_metric=state["best"], best_epoch=state["best_epoch"], epochs_run=state["epoch"],
                      history=state["history"], stopped_early=stopped,
                      best_path=str(out / BEST) if out and best_state is not None else None,
