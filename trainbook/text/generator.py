@@ -9,7 +9,7 @@ __all__ = ['SMOLLM2_HUB', 'SMOLLM2_GGUF', 'OFFLINE', 'INSTRUCTION', 'SYSTEM', 's
            'save_generator', 'load_saved_generator', 'source_attention']
 
 # %% ../../nbs/text/25_generator.ipynb #97c1c86d
-import dataclasses, importlib.util, os, shutil, tempfile, time
+import dataclasses, importlib.util, os, shutil, tempfile, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -17,6 +17,9 @@ import torch
 from ..core.errors import CheckpointError, ConfigError, UserError
 from ..core.runs import resolve_precision
 from ..core.train import TrainConfig, fit
+
+# peft asks transformers for `is_gradient_checkpointing`, deprecated there: one warning per fine-tune that no user can act on
+warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
 
 # %% ../../nbs/text/25_generator.ipynb #496d90a3
 SMOLLM2_HUB = "HuggingFaceTB/SmolLM2-135M-Instruct"   # the same model on the hub, for users who have one
