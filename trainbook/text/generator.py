@@ -182,7 +182,7 @@ def finetune_generator(model, tok, sources, summaries, cfg: GeneratorConfig, see
     m = model if cfg.full else add_lora(model, cfg)
     tc = TrainConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, warmup_ratio=0.1, scheduler="linear",
                      device=cfg.device, seed=seed, monitor="train_loss", progress=False, output_dir=None, restore_best=False,
-                     mixed_precision=resolve_precision(cfg.precision, cfg.device))   # fp32 master weights, bf16 matmuls
+                     mixed_precision=cfg.precision)   # 'auto' resolved by the loop; fp32 master weights, bf16 matmuls
     res = fit(m, _Pairs(sources, summaries), lm_loss, tc,
               collate_fn=GeneratorCollator(tok, cfg.max_source_tokens, cfg.max_target_tokens))
     return m.eval(), res
@@ -202,17 +202,13 @@ class SummaryNoRepeat:
         scores[b, prev[b, w, -1]] = -float("inf")
         return scores
 
-def _autocast(model, precision: str):
-    "bf16 autocast for `precision` ('auto' → where the model's device computes bf16 in hardware); a no-op context otherwise."
-    dev = next(model.parameters()).device
-    mp = resolve_precision(precision, dev.type)
-    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=mp == "bf16")
-
 @torch.no_grad()
 def generate_summaries(model, tok, texts, cfg: GeneratorConfig | None = None) -> list[str]:
     "One summary per text, generated in length-sorted, left-padded batches."
     cfg = cfg or GeneratorConfig()
+    from transformers import LogitsProcessorList
     model.eval(); dev = next(model.parameters()).device
+    bf16 = resolve_precision(cfg.precision, dev.type) == "bf16"   # autocast where the device computes bf16 in hardware
     pieces, out = prompt_pieces(tok), [None] * len(texts)
     prompts = [prompt_ids(tok, t, cfg.max_source_tokens, pieces)[0] for t in texts]
     order = np.argsort([len(p) for p in prompts], kind="stable")
@@ -220,8 +216,7 @@ def generate_summaries(model, tok, texts, cfg: GeneratorConfig | None = None) ->
         idx = order[s: s + cfg.batch_size_generate]; n = max(len(prompts[i]) for i in idx)
         ids = torch.full((len(idx), n), tok.pad_token_id, dtype=torch.long); mask = torch.zeros_like(ids)
         for j, i in enumerate(idx): ids[j, n - len(prompts[i]):] = torch.tensor(prompts[i]); mask[j, n - len(prompts[i]):] = 1
-        from transformers import LogitsProcessorList
-        with _autocast(model, cfg.precision):
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
             g = model.generate(input_ids=ids.to(dev), attention_mask=mask.to(dev), max_new_tokens=cfg.max_new_tokens, do_sample=False,
                                num_beams=cfg.num_beams, logits_processor=LogitsProcessorList([SummaryNoRepeat(cfg.no_repeat_ngram or 0, n)]),
                                repetition_penalty=cfg.repetition_penalty, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)

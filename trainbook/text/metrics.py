@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['ROUGE_KEYS', 'STOPWORDS', 'THRESHOLDS', 'rouge', 'repetition_rate', 'distinct_ratio', 'max_word_repeat', 'loop_rate',
-           'degeneracy', 'lead1', 'random_sentence', 'decide_emotions', 'tune_multilabel_threshold', 'emotion_scores',
-           'topic_scores', 'tune_label_thresholds', 'tfidf_topic_baseline', 'tfidf_emotion_baseline']
+           'degeneracy', 'lead1', 'random_sentence', 'decide_emotions', 'tune_multilabel_threshold', 'tuned_micro_f1',
+           'emotion_scores', 'topic_scores', 'tune_label_thresholds', 'tfidf_topic_baseline', 'tfidf_emotion_baseline']
 
 # %% ../../nbs/text/30_metrics.ipynb #420056aa
 import random, re
@@ -87,6 +87,12 @@ def tune_multilabel_threshold(Y_val, P_val, grid=None) -> float:
     best = max(grid, key=lambda t: (f1_score(Y, decide_emotions(P_val, t), average="micro", zero_division=0), -abs(t - 0.5)))
     return float(best)
 
+def tuned_micro_f1(Y_val, P_val) -> tuple[float, float]:
+    "(micro F1, threshold) at the threshold `tune_multilabel_threshold` picks: how every emotion scorer here is compared on validation."
+    from sklearn.metrics import f1_score
+    th = tune_multilabel_threshold(Y_val, P_val)
+    return float(f1_score(np.asarray(Y_val).astype(int), decide_emotions(P_val, th), average="micro", zero_division=0)), th
+
 def emotion_scores(Y_true, P, threshold, labels) -> dict:
     "Micro/macro F1 and per-label F1 of `decide_emotions(P, threshold)` (`threshold`: a number or one per label)."
     th = float(threshold) if np.ndim(threshold) == 0 else [float(x) for x in threshold]   # one global or one per label
@@ -133,8 +139,7 @@ def tfidf_emotion_baseline(train_texts, Y_train, val_texts, Y_val, test_texts, C
     best = None
     for C in Cs:
         m = OneVsRestClassifier(LogisticRegression(C=C, max_iter=2000)).fit(Xtr, Y_train)
-        pv = m.predict_proba(Xva); th = tune_multilabel_threshold(Y_val, pv)
-        f = f1_score(np.asarray(Y_val).astype(int), decide_emotions(pv, th), average="micro", zero_division=0)
+        pv = m.predict_proba(Xva); f, th = tuned_micro_f1(Y_val, pv)
         if best is None or f > best[0]: best = (f, C, th, m)
     _, C, th, m = best
     return {"C": C, "threshold": th, "proba": m.predict_proba(Xte), "val_proba": m.predict_proba(Xva)}

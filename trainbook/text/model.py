@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['PRESETS', 'ModelConfig', 'sinusoidal_positions', 'MultiHeadAttention', 'FeedForward', 'EncoderLayer', 'DecoderLayer',
-           'NativeEncoder', 'HFEncoder', 'NativeDecoder', 'reorder_state', 'HFSeq2Seq', 'mean_pool', 'MultiTaskModel',
-           'build_multitask_model', 'count_parameters', 'generate']
+           'NativeEncoder', 'HFEncoder', 'NativeDecoder', 'reorder_state', 'HFSeq2Seq', 'mean_pool', 'prior_log_odds',
+           'MultiTaskModel', 'build_multitask_model', 'count_parameters', 'generate']
 
 # %% ../../nbs/text/20_model.ipynb #1ee40de5
 import math
@@ -275,6 +275,11 @@ def mean_pool(hidden, mask):
     m = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
 
+def prior_log_odds(prevalence) -> torch.Tensor:
+    "Each label's log-odds at its training frequency (clamped to [1e-4, 1 - 1e-4]): the bias of a head that knows only the prior."
+    p = torch.as_tensor(prevalence, dtype=torch.float32).clamp(1e-4, 1 - 1e-4)
+    return torch.log(p / (1 - p))
+
 def _head(d, n, hidden, dropout):
     if not hidden: return nn.Sequential(nn.Dropout(dropout), nn.Linear(d, n))
     return nn.Sequential(nn.Dropout(dropout), nn.Linear(d, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, n))
@@ -320,9 +325,8 @@ class MultiTaskModel(nn.Module):
     @torch.no_grad()
     def set_emotion_prior(self, prevalence):
         "Start the emotion head at the log-odds of each label's training frequency (zero weights in the last layer).\n        With 28 labels present in ~4 % of rows, a zero bias predicts 0.5 everywhere and the first few hundred steps\n        only push every logit down; starting at the prior spends them on telling labels apart."
-        p = torch.as_tensor(prevalence, dtype=torch.float32).clamp(1e-4, 1 - 1e-4)
         last = self.emotion_head[-1]
-        last.bias.copy_(torch.log(p / (1 - p))); last.weight.zero_()
+        last.bias.copy_(prior_log_odds(prevalence)); last.weight.zero_()
 
     def pooled(self, input_ids, attention_mask):
         "The mean-pooled encoder states `[B, d]` both classification heads read."

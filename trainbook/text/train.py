@@ -190,8 +190,7 @@ def make_optimizer(model, cfg: TextConfig):
 
 # %% ../../nbs/text/40_train.ipynb #1f54c2d7
 def make_eval_fn(val_sets: dict, collators: dict, cfg: TextConfig):
-    from sklearn.metrics import f1_score
-    from trainbook.text.metrics import decide_emotions, tune_multilabel_threshold
+    from trainbook.text.metrics import tuned_micro_f1
     n = cfg.trainer.eval_rows
     batches = {t: [collators[t]([{**ds[i], "task": t} for i in range(s, min(s + 32, n, len(ds)))])
                    for s in range(0, min(n, len(ds)), 32)] for t, ds in val_sets.items()}
@@ -210,7 +209,7 @@ def make_eval_fn(val_sets: dict, collators: dict, cfg: TextConfig):
             out[f"val_{t}_loss"] = float(np.mean(losses)); total += cfg.trainer.task_weights.get(t, 1.0) * out[f"val_{t}_loss"]
             if t == "emotion":
                 Y, P = np.concatenate(ys).astype(int), np.concatenate(preds)
-                out["val_emotion_micro_f1"] = float(f1_score(Y, decide_emotions(P, tune_multilabel_threshold(Y, P)), average="micro", zero_division=0))
+                out["val_emotion_micro_f1"] = tuned_micro_f1(Y, P)[0]
             if t == "topic": out["val_topic_accuracy"] = float((np.concatenate(ys) == np.concatenate(preds)).mean())
         out["val_loss"] = total
         return out
@@ -223,8 +222,8 @@ def refit_emotion_head(model, tok, train, val, cfg: TextConfig) -> dict:
     micro F1 at its tuned threshold. Returns `{chosen, val_micro_f1: {candidate: F1}, seconds}`."""
     from sklearn.linear_model import LogisticRegression
     from trainbook.text.evaluate import pooled_features
-    from trainbook.text.metrics import decide_emotions, tune_multilabel_threshold
-    from sklearn.metrics import f1_score
+    from trainbook.text.metrics import tuned_micro_f1
+    from trainbook.text.model import prior_log_odds
     t0 = time.time()
     head, last = model.emotion_head, model.emotion_head[-1]
     def inputs(texts):   # what the last layer reads: pooled states through the head's earlier layers (none when linear)
@@ -232,16 +231,14 @@ def refit_emotion_head(model, tok, train, val, cfg: TextConfig) -> dict:
             return head[:-1](pooled_features(model, tok, texts, cfg.tokenizer.max_text_len, cfg.eval.batch_size)).double().cpu().numpy()
     Xtr, Xva = inputs(train.texts), inputs(val.texts)
     Ytr, Yva = np.asarray(train.targets).astype(int), np.asarray(val.targets).astype(int)
-    def val_micro_f1(W, b):
-        P = 1 / (1 + np.exp(-(Xva @ W.T + b)))
-        return float(f1_score(Yva, decide_emotions(P, tune_multilabel_threshold(Yva, P)), average="micro", zero_division=0))
+    def val_micro_f1(W, b): return tuned_micro_f1(Yva, 1 / (1 + np.exp(-(Xva @ W.T + b))))[0]
     cands = {"trained head": (last.weight.detach().double().cpu().numpy(), last.bias.detach().double().cpu().numpy())}
     for C in cfg.trainer.emotion_refit_C:
-        W, b = np.zeros_like(cands["trained head"][0]), np.zeros_like(cands["trained head"][1])
+        # a label without positives (or negatives) in training keeps its prior log-odds, as the head started
+        W, b = np.zeros_like(cands["trained head"][0]), prior_log_odds(Ytr.mean(0)).double().numpy()
         for k in range(Ytr.shape[1]):
             y = Ytr[:, k]
-            if y.min() == y.max():   # a label without positives (or negatives) in training: its prior log-odds
-                p = min(max(y.mean(), 1e-4), 1 - 1e-4); b[k] = math.log(p / (1 - p)); continue
+            if y.min() == y.max(): continue
             lr = LogisticRegression(C=C, max_iter=3000).fit(Xtr, y)
             W[k], b[k] = lr.coef_[0], lr.intercept_[0]
         cands[f"C={C:g}"] = (W, b)
