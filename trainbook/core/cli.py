@@ -48,13 +48,12 @@ def cmd_run(args) -> int:
     return 1 if failed else 0
 
 def cmd_runs(args) -> int:
-    from trainbook.core.runs import list_runs
+    from trainbook.core.runs import list_runs, format_runs
     # an unreadable run.json is left out with one warning line naming it; the other runs are still listed
     df = list_runs(args.root, latest=args.latest, warn=lambda m: print(f"trainbook: warning: {m}", file=sys.stderr))
     if df.empty: print("no runs yet (try `trainbook run PIPELINE`)"); return 0
     if args.pipeline: df = df[df.pipeline == args.pipeline]
-    with __import__("pandas").option_context("display.width", 200, "display.max_columns", 12):
-        print(df.head(args.last).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print(format_runs(df.head(args.last)))     # every metric stays in each run's metrics.json and report
     return 0
 
 def cmd_docs_build(args) -> int:

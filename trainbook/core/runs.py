@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['list_pipelines', 'resolve_out_dir', 'save_run_metrics', 'run_params', 'notebook_params', 'check_params',
            'check_param_types', 'cuda_available', 'resolve_device', 'bf16_fast', 'resolve_precision', 'run_pipeline',
-           'list_runs', 'headline', 'last_seconds', 'runs_table', 'format_runs', 'run_all']
+           'headline', 'run_metrics', 'list_runs', 'last_seconds', 'runs_table', 'format_runs', 'run_all']
 
 # %% ../../nbs/core/07_runs.ipynb #27a952a5
 import ast, datetime, math, os, sys, tempfile, time
@@ -26,12 +26,16 @@ def resolve_out_dir(out_dir, name: str) -> Path:
     p.mkdir(parents=True, exist_ok=True)
     return p
 
-def save_run_metrics(out_dir, metrics: dict) -> Path:
-    "Write the run's headline metrics (a flat dict of numbers/strings) to `out_dir/metrics.json`."
+def save_run_metrics(out_dir, metrics: dict, headline=()) -> Path:
+    """Write the run's metrics (a flat dict of numbers/strings) to `out_dir/metrics.json`; `headline`: the few keys
+    that say how the run went (model beside its baseline), shown by `trainbook run all` and `trainbook runs`."""
     flat = {k: (v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}
     bad = [k for k, v in flat.items() if not isinstance(v, (int, float, str, bool, type(None)))]
     if bad: raise TypeError(f"headline metrics must be flat scalars; {bad[0]!r} is {type(flat[bad[0]]).__name__}")
-    write_json(Path(out_dir) / "metrics.json", {"metrics": flat}, schema="run_metrics")
+    missing = [k for k in headline if k not in flat]
+    if missing: raise KeyError(f"headline key {missing[0]!r} is not among the metrics")
+    write_json(Path(out_dir) / "metrics.json", {"metrics": flat, **({"headline": list(headline)} if headline else {})},
+               schema="run_metrics")
     return Path(out_dir) / "metrics.json"
 
 def run_params(name: str, overrides: dict | None = None, quick: bool = False) -> dict:
@@ -205,6 +209,13 @@ def run_pipeline(name: str, params: dict | None = None, out=None, quick: bool = 
     return {**rec, "out_dir": str(out)}
 
 # %% ../../nbs/core/07_runs.ipynb #c1ade84b
+def headline(metrics: dict, n: int = 3, keys=()) -> str:
+    "The run's headline figures as `name=value`: its declared `keys`, else its first `n` numeric figures."
+    if keys: return ", ".join(f"{k}={metrics[k]:.4g}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}" for k in keys)
+    nums = [(k, v) for k, v in metrics.items() if isinstance(v, float)]            # figures first, counts after
+    nums += [(k, v) for k, v in metrics.items() if isinstance(v, int) and not isinstance(v, bool)]
+    return ", ".join(f"{k}={v:.4g}" for k, v in nums[:n])
+
 def _run_row(rj: Path, warn=None) -> dict | None:
     "The `trainbook runs` row of one `run.json`; None (and a line to `warn`, naming the file) when it is unreadable."
     try:
@@ -214,16 +225,25 @@ def _run_row(rj: Path, warn=None) -> dict | None:
     except UserError as e:
         if warn: warn(f"{e} (skipped)")
         return None
-    m = {}
-    if (rj.parent / "metrics.json").exists():
-        try: m = read_json(rj.parent / "metrics.json", "run_metrics").get("metrics", {})
-        except UserError as e:
-            if warn: warn(f"{e} (metrics left out)")
-    m = {k: v for k, v in m.items() if isinstance(v, (int, float, str, bool, type(None)))} if isinstance(m, dict) else {}
+    m, keys = run_metrics(rj.parent, warn)
     m.pop("device", None)
     report = rj.parent / "report.html"
-    return {"pipeline": rec["pipeline"], "run": rj.parent.name, "status": rec["status"], "seconds": rec["seconds"],
-            "device": rec.get("device"), **m, "report": str(report) if report.exists() else None}
+    started = rec.get("started_at") if isinstance(rec.get("started_at"), str) else ""
+    return {"pipeline": rec["pipeline"], "run": rj.parent.name, "started_at": started, "status": rec["status"], "seconds": rec["seconds"],
+            "device": rec.get("device"), "headline": headline(m, keys=keys), **m, "report": str(report) if report.exists() else None}
+
+def run_metrics(run_dir, warn=None) -> tuple[dict, list]:
+    "(flat metrics, headline keys) of a run folder's `metrics.json`; empty when it has none or it is unreadable (a line to `warn`)."
+    p = Path(run_dir) / "metrics.json"
+    if not p.exists(): return {}, []
+    try: d = read_json(p, "run_metrics")
+    except UserError as e:
+        if warn: warn(f"{e} (metrics left out)")
+        return {}, []
+    m = d.get("metrics", {})
+    m = {k: v for k, v in m.items() if isinstance(v, (int, float, str, bool, type(None)))} if isinstance(m, dict) else {}
+    keys = d.get("headline") if isinstance(d.get("headline"), list) else []
+    return m, [k for k in keys if k in m]
 
 def list_runs(root=None, latest: bool = False, warn=None):
     "A DataFrame of past runs (newest first) with status, wall time, device, headline metrics and report; `latest`: one per pipeline."
@@ -232,19 +252,14 @@ def list_runs(root=None, latest: bool = False, warn=None):
     rows = [r for rj in sorted(root.glob("*/*/run.json")) if (r := _run_row(rj, warn)) is not None]
     df = pd.DataFrame(rows)
     if not len(df): return df
-    df = df.sort_values("run", ascending=False, ignore_index=True)
+    # newest first by start time (a run folder may have any name: `--out artifacts/runs/NAME/my-run`), then by name
+    df = df.sort_values(["started_at", "run"], ascending=False, ignore_index=True)
     return df.drop_duplicates("pipeline", ignore_index=True).sort_values("pipeline", ignore_index=True) if latest else df
 
 # %% ../../nbs/core/07_runs.ipynb #39ef9ecd
 def _fmt_s(s) -> str:
     if s is None: return "?"
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h"
-
-def headline(metrics: dict, n: int = 3) -> str:
-    "The first `n` numeric headline figures of a run as `name=value`."
-    nums = [(k, v) for k, v in metrics.items() if isinstance(v, float)]            # figures first, counts after
-    nums += [(k, v) for k, v in metrics.items() if isinstance(v, int) and not isinstance(v, bool)]
-    return ", ".join(f"{k}={v:.4g}" for k, v in nums[:n])
 
 def last_seconds(name: str, root=None) -> float | None:
     "Wall time of the newest successful run of pipeline `name` (None when it never ran)."
@@ -261,9 +276,12 @@ def runs_table(records: list):
     return pd.DataFrame([r for rec in records if (r := _run_row(Path(rec["out_dir"]) / "run.json")) is not None])
 
 def format_runs(df) -> str:
-    import pandas as pd
-    with pd.option_context("display.width", 250, "display.max_columns", 14, "display.max_colwidth", 80):
-        return df.to_string(index=False, float_format=lambda x: f"{x:.4g}")
+    "The runs table as text, left-aligned: one line per run with its wall time, device, headline figures and report path (never cut)."
+    cols = [c for c in ("pipeline", "run", "status", "seconds", "device", "headline", "report") if c in df.columns]
+    view = df[cols].assign(seconds=df["seconds"].map(_fmt_s)).rename(columns={"seconds": "time"}).fillna("").astype(str)
+    widths = [max([len(c)] + [len(v) for v in view[c]]) for c in view.columns]
+    rows = [list(view.columns)] + view.values.tolist()
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)
 
 def run_all(names=None, params=None, quick=False, log_output=False, echo=print, run=None, root=None) -> list:
     "Run pipelines one after the other (all by default) with a line per start and end, then the table; returns their records."
@@ -278,13 +296,11 @@ def run_all(names=None, params=None, quick=False, log_output=False, echo=print, 
              f"about {guess} left", flush=True)
         rec = run(name, params, quick=quick, log_output=log_output)
         records.append(rec)
-        m = {}
-        try: m = read_json(Path(rec["out_dir"]) / "metrics.json", "run_metrics")["metrics"]
-        except (UserError, KeyError): pass
+        m, keys = run_metrics(rec["out_dir"])
         left = [est[n] for n in names[i:]]
         guess = _fmt_s(sum(s for s in left if s is not None)) + ("" if all(s is not None for s in left) else " + pipelines never run before")
         echo(f"[{i}/{len(names)}] {name}: {rec['status']} in {_fmt_s(rec['seconds'])} on {rec.get('device')}"
-             + (f", {headline(m)}" if m else "") + (f", error: {rec['error']}" if rec.get("error") else "")
+             + (f", {headline(m, keys=keys)}" if m else "") + (f", error: {rec['error']}" if rec.get("error") else "")
              + f" -> {rec['out_dir']}/report.html; {_fmt_s(time.time() - t0)} so far, about {guess if i < len(names) else '0 s'} left", flush=True)
     echo(f"all {len(names)} pipelines in {_fmt_s(time.time() - t0)} ({sum(r['status'] != 'ok' for r in records)} failed):", flush=True)
     if records: echo(format_runs(runs_table(records)), flush=True)
