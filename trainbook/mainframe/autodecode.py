@@ -142,7 +142,9 @@ def cmd_infer_copybook(args) -> int:
     if side: ic.save(sidecar=side)
     for w in ic.warnings: print(f"warning: {w}", file=sys.stderr)
     t = ic.sidecar
-    print(f"inferred {len(t['types'])} record type(s) from {t['sample']['records']} sampled records; codepage {t['codepage']['name']} "
+    chains = sum(len(ty.get('chains', [])) for ty in t['types'])
+    print(f"inferred {len(t['types'])} record type(s)" + (f" with {chains} REDEFINES chain(s) chosen per record" if chains else '')
+          + f" from {t['sample']['records']} sampled records; codepage {t['codepage']['name']} "
           f"(confidence {t['codepage']['confidence']:.2f})" + (f"; wrote {args.out}" if args.out else '') + (f" and {side}" if side else ''),
           file=sys.stderr)
     return 0

@@ -101,6 +101,7 @@ class Decoded:
 def _branch_groups(A, lens, choose) -> list[tuple[dict | None, np.ndarray]]:
     "[(REDEFINES choice, rows)]: one group for a fixed choice; records grouped by `choose(record)` when it is a callable."
     if not callable(choose): return [(choose, np.arange(len(A)))]
+    if hasattr(choose, 'many'): return choose.many(A, lens)   # an inferred copybook's chooser reads the whole batch at once
     groups: dict[tuple, list] = {}
     for i in range(len(A)):
         groups.setdefault(tuple(sorted((choose(A[i, :lens[i]].tobytes()) or {}).items())), []).append(i)
