@@ -376,8 +376,9 @@ def copybook_from_readings(sr: SampleReadings, *, sample_info: dict | None = Non
             end = rep.start if rep is not None else length
             if branches: chains = find_chains(pays, alone(), fields, length, read, cp, force_starts=forced, until=end)
             if chains:   # the shared fields, voted by every record, now start and end where each chain does
-                edges = [e for c in chains for e in (c.offset, c.offset + c.length)]
+                edges = [e for c in chains for e in (c.offset, c.offset + c.length)] + ([odo[2].offset] if odo else [])
                 fields = vote_fields(labels, pays, length, fno, start_share, force_starts=(*forced, *edges, end))
+                if odo: fields = [f for f in fields if not odo[2].offset <= f.offset < end] + [odo[2]]   # the counter as found
             fields = [f for f in fields if f.offset < end and not any(c.offset <= f.offset < c.offset + c.length for c in chains)]
         if seg is not None:   # the segment id is a 1-byte field of its own: zoned when its values are digits
             digit = bytes.fromhex(rule["values"][k])[0] in range(0xF0, 0xFA)
