@@ -12,11 +12,10 @@ import numpy as np
 from .codecs import DECODING_TABLES
 from .fields import TAG_NAMES
 from .spans import _DIGIT, _OVERPUNCH, spans_from_labels
-from .copyfields import MIN_CONTENT, vote_fields
+from .copyfields import BLANK, MIN_CONTENT, blank_padded, vote_fields
 
 # %% ../../nbs/mainframe/37b_copybranches.ipynb #b7a10005
 _EPS = 1e-6              # probability of a byte an item of the tag cannot hold (a wrong branch, or a dirty byte)
-_BLANK = 0x40
 
 def _printable(codepage: str) -> np.ndarray:
     return np.array([c.isprintable() for c in DECODING_TABLES[codepage]], bool)
@@ -28,10 +27,10 @@ def tag_log_probs(tag: str, n: int, codepage: str = 'cp037') -> np.ndarray:
     P = np.full((n, 256), _EPS)
     b = np.arange(256); hi, lo = b >> 4, b & 15
     if tag == 'TEXT':
-        pr = _printable(codepage); pr[_BLANK] = False
-        P[:, pr] = 0.5 / pr.sum(); P[:, _BLANK] = 0.5
-        P[0, _BLANK] = 0.05
-    elif tag == 'PAD': P[:, _BLANK] = 0.98; P[:, 0] = 0.02
+        pr = _printable(codepage); pr[BLANK] = False
+        P[:, pr] = 0.5 / pr.sum(); P[:, BLANK] = 0.5
+        P[0, BLANK] = 0.05
+    elif tag == 'PAD': P[:, BLANK] = 0.98; P[:, 0] = 0.02
     elif tag == 'PACKED':
         digits = (hi <= 9) & (lo <= 9); sign = (hi <= 9) & np.isin(lo, [0xC, 0xD, 0xF])
         P[:n - 1, digits] = 1 / digits.sum(); P[n - 1, sign] = 1 / sign.sum()
@@ -93,11 +92,6 @@ def _byte_spans(spans, n: int) -> np.ndarray:
     for s, e, t in spans: out[:, s:e] = np.array([[s], [e], [t]])
     return out
 
-def _matrix(payloads: list, length: int) -> np.ndarray:
-    D = np.full((len(payloads), length), _BLANK, np.uint8)
-    for i, p in enumerate(payloads): D[i, :min(len(p), length)] = np.frombuffer(bytes(p[:length]), np.uint8)
-    return D
-
 def find_chains(payloads: list, alone: list, fields: list, length: int, read, codepage: str = 'cp037', seed: int = 0,
                 force_starts: tuple = (), until: int | None = None) -> list[Chain]:
     """REDEFINES chains of one record type, from its sampled `payloads`, each record's own reading `alone` (tags,
@@ -114,7 +108,7 @@ def find_chains(payloads: list, alone: list, fields: list, length: int, read, co
     n = len(payloads)
     if n < SPLIT_MIN: return []
     from sklearn.cluster import KMeans
-    D = _matrix(payloads, length)
+    D = blank_padded(payloads, length)
     vote = _byte_spans([(f.offset, f.offset + f.length, TAG_NAMES.index(f.tag)) for f in fields], length)
     own = np.stack([_byte_spans(spans_from_labels(t[:length], b[:length]), length) for t, b in alone])   # (n, 3, length)
     lens = np.array([len(p) for p in payloads])

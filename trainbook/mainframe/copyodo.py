@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 from ..core.errors import DataError
 from .fields import decode_binary, decode_packed, decode_zoned
+from .copyfields import BLANK, blank_padded
 
 # %% ../../nbs/mainframe/37c_copyodo.ipynb #c0d0a005
 ODO_AGREE = 0.9          # share of the sampled records whose items are there exactly when their counter says so
 MAX_ITEM_FIELDS = 4      # fields per item looked for
-_BLANK = 0x40
 
 @dataclass
 class Repeat:
@@ -40,10 +40,8 @@ def counter_values(payloads: list, offset: int, length: int, tag: str) -> np.nda
 
 def item_presence(payloads: list, start: int, period: int, count: int) -> np.ndarray:
     "(records, count) bool: item `j` is in record `i` (inside the record and not all blanks)."
-    D = np.full((len(payloads), start + period * count), _BLANK, np.uint8)
-    for i, p in enumerate(payloads):
-        b = np.frombuffer(bytes(p[:D.shape[1]]), np.uint8); D[i, :len(b)] = b
-    return (D[:, start:].reshape(len(payloads), count, period) != _BLANK).any(2)
+    D = blank_padded(payloads, start + period * count)
+    return (D[:, start:].reshape(len(payloads), count, period) != BLANK).any(2)
 
 # %% ../../nbs/mainframe/37c_copyodo.ipynb #c0d0a009
 _NUMBER = ('ZONED', 'PACKED', 'BINARY')
