@@ -147,6 +147,44 @@ def test_redefines_chosen_per_record_round_trip(tmp_path, capsys):
     assert rc == 0 and "REDEFINES BRANCH-01-1A." in so and "1 record type(s) with 1 REDEFINES chain(s) chosen per record" in se
 
 
+def test_decode_copybook_uses_the_sidecar_beside_it(tmp_path, capsys):
+    "`decode --copybook X.cob` reads X.json (the inference sidecar) as `decode --infer` does: each record's REDEFINES branch."
+    recs = redef_records()
+    dump, cob = tmp_path / "pay.rdw", tmp_path / "pay.cob"; dump.write_bytes(encode_records(recs, "rdw"))
+    rc, _, se = run_cli(["mainframe", "infer-copybook", str(dump), "--tagger", "heuristic", "--out", str(cob)], capsys)
+    assert rc == 0 and (tmp_path / "pay.json").exists(), se
+    ic = InferredCopybook(cob.read_text(), json.loads((tmp_path / "pay.json").read_text()))
+    want = [r["fields"] for r in decode_file(dump, ic.layout(), "rdw", choose=ic.chooser())]
+    def decode(*extra, name="out.jsonl"):
+        out = tmp_path / name
+        rc, _, se = run_cli(["mainframe", "decode", str(dump), "--copybook", str(cob), "--output", str(out), *extra], capsys)
+        return rc, se, [json.loads(l)["fields"] for l in out.read_text().splitlines()] if rc == 0 else None
+    # the record format (rdw) and codepage come from the sidecar too; the packed records decode their amounts
+    rc, se, got = decode()
+    assert rc == 0 and "using " + str(tmp_path / "pay.json") in se and "1 REDEFINES chain(s) chosen per record" in se, se
+    (chain,) = ic.sidecar["types"][0]["chains"]
+    packed = [b["name"] for b in chain["branches"] if any(f["tag"] == "PACKED" for f in b["fields"])][0]
+    assert got == want and [any(f".{packed}." in k for k in g) for g in got] == [i % 3 == 0 for i in range(len(recs))]
+    # --redefine overrides the sidecar: every record reads the branch named
+    first = chain["branches"][0]["name"]
+    rc, se, got1 = decode("--redefine", f"{chain['name']}={first}", "--record-format", "rdw")
+    assert rc == 0 and "using" not in se and got1 != want
+    # moved away, a sidecar is named with --sidecar; without it the copybook alone reads the first branch
+    (tmp_path / "pay.json").rename(tmp_path / "side.json")
+    rc, se, got2 = decode("--record-format", "rdw")
+    assert rc == 0 and got2 == got1
+    assert decode("--sidecar", str(tmp_path / "side.json"))[2] == want
+    # a JSON of another kind beside the copybook is not a sidecar: ignored
+    (tmp_path / "pay.json").write_text('{"owner": "someone else"}')
+    assert decode("--record-format", "rdw")[2] == got1
+    # bad sidecars: one line naming the file, exit 2, nothing written
+    other = infer_from_records(two_type_records(30), None, "rdw"); other.save(sidecar=tmp_path / "other.json")
+    for extra, msg in [(["--sidecar", str(tmp_path / "other.json")], "other.json"),
+                       (["--sidecar", str(tmp_path / "none.json")], "none.json: sidecar not found")]:
+        rc, se, _ = decode(*extra, name="bad.jsonl")
+        assert rc == 2 and msg in se and len(se.strip().splitlines()) == 1 and not (tmp_path / "bad.jsonl").exists(), se
+
+
 def test_copybook_is_valid_cobol_with_header(tmp_path):
     ic = infer_from_records(two_type_records(30), None, "rdw", source="orders.rdw")
     lines = ic.text.splitlines()

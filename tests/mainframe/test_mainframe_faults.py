@@ -163,9 +163,11 @@ def test_copybook_control_byte_is_located(ckpt, cp_ckpt, data, capsys, tmp_path_
 
 
 def test_sidecar_json_faults(data, capsys, tmp_path):
-    "The `.json` sidecar beside an inferred copybook: not UTF-8, a duplicate key, a hand-edited rule are one line naming it."
+    """The `.json` sidecar beside an inferred copybook: not UTF-8, a duplicate key, a hand-edited rule are one line naming it,
+    in `score-copybook` and in `decode --copybook` (which writes nothing)."""
     cob = tmp_path / "inf.cob"; cob.write_text(COB); side = tmp_path / "inf.json"
     score = ["mainframe", "score-copybook", cob, data / "ok.cob", "--data", data / "ok.dat", "--record-format", "fixed:8"]
+    decode = ["mainframe", "decode", data / "ok.dat", "--copybook", cob, "--output", tmp_path / "o.jsonl"]
     head = '{"schema": "trainbook.copybook-inference", "schema_version": 1, '
     for body, needle in [(b'{"schema": "x\xff"}', f"{side}: byte 13: not UTF-8"),
                          ((head + '"rule": {"kind": "single"}, "rule": {"kind": "length"}, "types": []}').encode(), f"{side}:1: duplicate key 'rule'"),
@@ -175,6 +177,7 @@ def test_sidecar_json_faults(data, capsys, tmp_path):
                                   '"types": [{"name": "A"}, {"name": "B"}]}').encode(), "'rule.values'")]:
         side.write_bytes(body)
         refused(capsys, *score, names=side, says=(needle,))
+        refused(capsys, *decode, names=side, says=(needle,), folder=tmp_path)
 
 
 @pytest.mark.parametrize("cmd, flag", [("layout", None), ("records", None), ("decode", None), ("decode", "--copybook"),

@@ -179,7 +179,6 @@ def _decode_dispatch(original):
         if getattr(args, 'checkpoint', None) and not getattr(args, 'copybook', None):
             args.codepage_override = args.codepage     # None unless given: then the model chooses
             return cmd_decode_predicted(args)
-        if args.codepage is None: args.codepage = 'cp037'   # the copybook decoder's documented default
         if original is None: raise UserError("decode needs --copybook or --checkpoint")
         return original(args)
     return run

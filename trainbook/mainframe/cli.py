@@ -99,6 +99,8 @@ def cmd_decode(args) -> int:
     for out in filter(None, (args.output if args.output != '-' and args.engine != 'spark' else None, args.save_copybook,
                              args.save_copybook and Path(args.save_copybook).with_suffix('.json'))):
         check_output_file(out)   # a folder or an unwritable place: refused before the file is read or a model loaded
+    if args.sidecar and not args.copybook: raise UserError("--sidecar goes with --copybook (the sidecar infer-copybook wrote beside it)")
+    note = None
     if args.infer: lay, choose, args.codepage, args.record_format = _inferred_layout(args)
     elif not args.copybook:
         raise UserError("decode needs --copybook, or --infer --checkpoint CKPT (decoding with a predicted layout comes with the multitask checkpoint)")
@@ -106,6 +108,7 @@ def cmd_decode(args) -> int:
         lay = read_copybook(args.copybook)
         choose = _parse_assignments(args.redefine, '--redefine')
         if choose: lay.select(choose)   # validates chain and member names up front
+        else: choose, note = _sidecar_choice(args, lay)
     if args.max_records is not None and args.max_records < 0: raise UserError(f"--max-records must be >= 0, got {args.max_records}")
     if args.batch_records < 1: raise UserError(f"--batch-records must be >= 1, got {args.batch_records}")
     cp = normalize_data_codepage(args.codepage or 'cp037')
@@ -113,14 +116,32 @@ def cmd_decode(args) -> int:
     kw = dict(choose=choose or None, all_branches=args.all_branches, on_error=args.on_error, trim=args.trim,
               float_format=args.float_format, with_offsets=args.record_offsets, max_records=args.max_records)
     if args.engine == 'spark':
-        from trainbook.mainframe.spark import cmd_decode_spark
-        return cmd_decode_spark(args, lay, fmt, cp, kw)
-    from trainbook.mainframe.tables import write_decoded
+        from trainbook.mainframe.spark import PER_RECORD_CHOICE_ON_SPARK, cmd_decode_spark
+        if callable(choose): raise UserError(PER_RECORD_CHOICE_ON_SPARK)   # before Spark starts
     if args.jobs < 1: raise UserError(f"--jobs must be >= 1, got {args.jobs}")
+    if note: print(note, file=sys.stderr)   # after the refusals: an error stays one line
+    if args.engine == 'spark': return cmd_decode_spark(args, lay, fmt, cp, kw)
+    from trainbook.mainframe.tables import write_decoded
     s = write_decoded(args.file, lay, args.output, args.format, fmt, cp, progress=not args.no_progress,
                       batch_records=args.batch_records, jobs=args.jobs, **kw)
     print(s.line(), file=sys.stderr)
     return 0
+
+def _sidecar_choice(args, lay):
+    """`(chooser, note)` for `decode --copybook X.cob` without `--redefine`: an inference sidecar (`--sidecar`, else
+    `X.json` beside the copybook when it is one) picks each record's `01` type and REDEFINES branches by its rule, as
+    `decode --infer` does, and gives the codepage and record format the command line leaves out. Without one, every
+    record reads the first branch; `(None, None)`."""
+    from trainbook.mainframe.copyinfer import chooser_from_sidecar, load_sidecar, sidecar_beside
+    if args.sidecar and not Path(args.sidecar).is_file(): raise UserError(f"{args.sidecar}: sidecar not found")
+    path = args.sidecar or sidecar_beside(args.copybook)
+    if path is None: return None, None
+    side = load_sidecar(path, lay)
+    args.codepage = args.codepage or (side.get('codepage') or {}).get('name')
+    args.record_format = args.record_format or side.get('record_format')
+    chains = sum(len(t.get('chains', [])) for t in side['types'])
+    return chooser_from_sidecar(side, path), (f"using {path}: {len(side['types'])} record type(s) and {chains} REDEFINES chain(s) "
+                                              f"chosen per record; codepage {args.codepage or 'cp037'}, record format {args.record_format or 'fixed'}")
 
 def _inferred_layout(args):
     "`decode --infer`: a copybook inferred from a sample of the file (`copyinfer`), its record-type rule and codepage."
@@ -146,9 +167,11 @@ def _add_decode(sub):
     d.add_argument('--infer', action='store_true', help='no copybook: infer one from a sample of the file with --checkpoint, then decode with it')
     d.add_argument('--sample', type=positive_int, default=1000, help='--infer: records sampled over the whole file (default 1000)')
     d.add_argument('--save-copybook', default=None, metavar='OUT.cob', help='--infer: also write the inferred copybook (and its .json sidecar)')
-    d.add_argument('--codepage', default='cp037', help='cp037 | cp273 | cp500 | cp1047, or ascii for files already in ASCII (default cp037)')
-    d.add_argument('--record-format', default=None, help="as for `records`; default fixed records of the copybook's length")
+    d.add_argument('--codepage', default=None, help="cp037 | cp273 | cp500 | cp1047, or ascii for files already in ASCII (default: the sidecar's, else cp037)")
+    d.add_argument('--record-format', default=None, help="as for `records`; default: the sidecar's, else fixed records of the copybook's length")
     d.add_argument('--redefine', action='append', default=[], metavar='CHAIN=MEMBER', help='REDEFINES branch to decode (repeatable)')
+    d.add_argument('--sidecar', default=None, metavar='X.json', help="the JSON `infer-copybook` wrote with the copybook: each record's type and "
+                   "REDEFINES branches by its rule (default: X.json beside --copybook X.cob, if it is one; --redefine overrides it)")
     d.add_argument('--all-branches', action='store_true', help='emit every REDEFINES member (null where invalid)')
     d.add_argument('--max-records', type=positive_int, default=None)
     d.add_argument('--float-format', choices=['ibm', 'ieee'], default='ibm', help='COMP-1/COMP-2 encoding (default ibm, as on z/OS)')

@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['MAX_TYPES', 'SEGMENT_SPAN', 'SEGMENT_PURITY', 'SCHEMA', 'SCHEMA_VERSION', 'LOW_CONFIDENCE', 'record_types',
-           'copybook_text', 'InferredCopybook', 'chooser_from_sidecar', 'SampleReadings', 'read_sample',
-           'infer_from_records', 'copybook_from_readings', 'infer_copybook']
+           'copybook_text', 'InferredCopybook', 'chooser_from_sidecar', 'sidecar_choices', 'load_sidecar',
+           'sidecar_beside', 'SampleReadings', 'read_sample', 'infer_from_records', 'copybook_from_readings',
+           'infer_copybook']
 
 # %% ../../nbs/mainframe/38_copyinfer.ipynb #617ac6e5
 import os, re
@@ -232,6 +233,34 @@ def chooser_from_sidecar(sidecar: dict, source='sidecar'):
         return out
     choose.many = many
     return choose
+
+def sidecar_choices(sidecar: dict) -> dict:
+    "`{chain: [members]}`: every record-type and REDEFINES-branch choice the sidecar's chooser can make."
+    types = [t['name'] for t in sidecar['types']]
+    out = {types[0]: types} if len(types) > 1 and sidecar['rule'].get('kind') != 'single' else {}
+    for t in sidecar['types']: out.update({c['name']: [b['name'] for b in c['branches']] for c in t.get('chains', [])})
+    return out
+
+def load_sidecar(path, layout: Layout | None = None) -> dict:
+    """An inference sidecar, read and checked; with `layout`, also that every choice it makes is a REDEFINES branch
+    (or `01` record) of that copybook: a sidecar of another copybook is refused naming the file, before any decoding."""
+    from trainbook.core.artifacts import read_json
+    side = read_json(path, SCHEMA)
+    _check_sidecar(side, path)
+    if layout is not None:
+        alts = {k.upper(): {m.upper() for m in ms} for k, ms in layout.alternatives.items()}
+        for chain, members in sidecar_choices(side).items():
+            for m in members:
+                if m.upper() not in alts.get(chain.upper(), ()):
+                    raise DataError(f"chooses {chain}={m}, which the copybook has no REDEFINES branch for (the sidecar of another copybook?)", path=path)
+    return side
+
+def sidecar_beside(copybook) -> Path | None:
+    """`X.json` beside the copybook `X.cob` when it is an inference sidecar; None when there is none, or a JSON object of
+    another kind. One that is not a JSON object at all (broken, not UTF-8) is refused naming it: it may be ours, damaged."""
+    from trainbook.core.artifacts import read_json
+    p = Path(copybook).with_suffix('.json')
+    return p if p.is_file() and read_json(p).get('schema') == SCHEMA else None
 
 # %% ../../nbs/mainframe/38_copyinfer.ipynb #8bfe10e4
 def _model_readings(model, payloads: list, fmt, batch_size: int = 64):

@@ -8,25 +8,20 @@ __all__ = ['true_reading', 'score_copybook']
 # %% ../../nbs/mainframe/39_copyscore.ipynb #790bc9c3
 from collections import Counter
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from ..core.errors import UserError
 from .fields import TAG_NAMES
 from .spans import tagging_metrics
 from .copybook import Layout, read_copybook
-from .copyinfer import SCHEMA, InferredCopybook, chooser_from_sidecar
+from .copyinfer import InferredCopybook, chooser_from_sidecar, load_sidecar, sidecar_beside
 
 # %% ../../nbs/mainframe/39_copyscore.ipynb #e383c32e
 def _load_layout(x) -> tuple[Layout, object]:
     "(Layout, chooser or None) of an `InferredCopybook`, a `Layout`, or a copybook path (a `.json` sidecar beside it gives the chooser)."
     if isinstance(x, InferredCopybook): return x.layout(), x.chooser()
     if isinstance(x, Layout): return x, None
-    p = Path(x)
-    lay = read_copybook(p)
-    side = p.with_suffix('.json')
-    if side.exists():
-        from trainbook.core.artifacts import read_json
-        return lay, chooser_from_sidecar(read_json(side, SCHEMA), side)
-    return lay, None
+    lay = read_copybook(x)
+    side = sidecar_beside(x)
+    return lay, None if side is None else chooser_from_sidecar(load_sidecar(side, lay), side)
 
 def _same_value(a, b, fa, fb) -> bool:
     "Values of one field decoded by two layouts agree: text after trimming, numbers as unscaled digits (no copybook shows the scale)."
