@@ -6,7 +6,7 @@
 __all__ = ['VARIANTS', 'TEST_SETS', 'tool_candidates', 'HierarchicalDecoder', 'config_values_from_texts', 'CandidateScorer',
            'candidate_targets', 'fits_targets', 'decoder_loss', 'decoder_predict', 'RequestSet', 'request_set',
            'train_decoder', 'epochs_to', 'reads_values', 'make_decoder', 'decoder_datasets', 'tool_prototypes',
-           'compare_decoders']
+           'tool_choice_loo', 'compare_decoders']
 
 # %% ../../nbs/resource/65_scorer.ipynb #b1c0de05
 import math
@@ -259,6 +259,18 @@ def tool_prototypes(table: ConfigTable, x, reqs, task_dim):
     xs = x[torch.from_numpy(first)]
     return torch.stack([xs[t == i, :task_dim].mean(0) if (t == i).any() else torch.zeros(task_dim) for i in range(len(names))])
 
+def tool_choice_loo(table: ConfigTable, x, reqs, task_dim) -> dict:
+    """Leave-one-phrasing-out check of the tool choice: each distinct training phrasing's tool chosen by cosine to the
+    `tool_prototypes` of all the *other* training phrasings. Wording the prototypes have not seen, as in the held-out
+    phrasings, but many more of them, and without touching the test sets."""
+    names = {n: i for i, n in enumerate(table.tool_names)}
+    right = []
+    for task in reqs.task.unique():
+        mine = (reqs.task == task).to_numpy()
+        protos = nn.functional.normalize(tool_prototypes(table, x[torch.from_numpy(~mine)], reqs[~mine], task_dim), dim=-1)
+        right.append(int((protos @ x[int(np.flatnonzero(mine)[0]), :task_dim]).argmax()) == names[reqs.tool[mine].iloc[0]])
+    return {"accuracy": float(np.mean(right)), "phrasings": len(right)}
+
 TEST_SETS = {"test": "held-out phrasings", "test_heldout": "held-out configurations"}
 
 def compare_decoders(table, config_weights, normalizer, cfg: DecoderConfig = DecoderConfig(), task_encoder=None,
@@ -294,5 +306,6 @@ def compare_decoders(table, config_weights, normalizer, cfg: DecoderConfig = Dec
         if row["method"] in curves:
             row["epochs_to_90pct_of_best"] = next((i + 1 for i, a in enumerate(curves[row["method"]]["val_exact"]) if a >= 0.9 * best), None)
     meta = {"heldout_configs": held.tolist(), "sizes": {k: len(r) for k, (_, r) in sets.items()},
+            "tool_choice_loo": tool_choice_loo(table, x_tr, r_tr, cfg.task_dim) if cfg.task_dim else None,
             "none_share_test": float((sets["test"][1].label < 0).mean()), "config": asdict(cfg)}
     return pd.DataFrame(rows), {"curves": curves, "values_read": values_read, **meta}
