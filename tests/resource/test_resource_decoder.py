@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 from trainbook.resource.data import ConfigTable, FeatureNormalizer, make_profiling_frame, tool_registry
-from trainbook.resource.decoder import (make_requests, heldout_configs, oracle_predict, decoder_scores, feasibility,
+from trainbook.resource.decoder import (TASK_PHRASES, task_phrases, make_requests, heldout_configs, oracle_predict, decoder_scores, feasibility,
                                         request_limits, cheapest_feasible, config_cost, config_values)
 from trainbook.resource.scorer import (DecoderConfig, CandidateScorer, HierarchicalDecoder, decoder_datasets, decoder_loss,
                                        decoder_predict, request_set, compare_decoders, VARIANTS)
@@ -21,9 +21,15 @@ def test_heldout_configurations_never_train_labels(table):
     held, sets = decoder_datasets(table, FeatureNormalizer.fit(table.raw_features()), cfg, fake_task_encoder)
     tid = table.tool_ids()
     assert all(abs((tid[held] == t).sum() - 0.2 * 243) <= 1 for t in range(7))        # a fifth of every tool
-    for split in ("train", "val", "test"):
+    for split in ("train", "val", "test", "test_unseen"):
         assert not np.isin(sets[split][1].label, held).any(), split
     assert np.isin(sets["test_heldout"][1].label, held).all()
+    # wording: validation (the epoch choice) is in training phrasings; no test phrasing is trained or validated on
+    phr = {s: {p for t in TASK_PHRASES for p in task_phrases(t, s)} for s in ("train", "test", "unseen")}
+    assert set(sets["val"][1].task) <= phr["train"] and set(sets["train"][1].task) <= phr["train"]
+    for split, kind in (("test", "test"), ("test_heldout", "test"), ("test_unseen", "unseen")):
+        assert set(sets[split][1].task) <= phr[kind] and not set(sets[split][1].task) & phr["train"], split
+    assert len(set(sets["test_unseen"][1].task)) > 40                                    # most of the 70 are drawn
     assert (sets["train"][1].label == -1).any()                                           # the none case is trained
     # ... nor a training candidate: the loss never sees their logits
     allowed = torch.ones(len(table), dtype=torch.bool); allowed[torch.from_numpy(held)] = False
@@ -78,10 +84,14 @@ def test_compare_decoders_small(table):
     cfg = DecoderConfig(num_train=200, num_val=40, num_test=60, num_test_heldout=30, epochs=1, hidden=16, pair_hidden=8, task_dim=8)
     tab, info = compare_decoders(table, torch.randn(len(table), 16), FeatureNormalizer.fit(table.raw_features()), cfg,
                                  fake_task_encoder)
-    assert set(tab.method) == {"rule-based oracle", *VARIANTS} and set(tab.test_set) == {"held-out phrasings", "held-out configurations"}
+    assert set(tab.method) == {"rule-based oracle", *VARIANTS}
+    assert set(tab.test_set) == {"held-out phrasings", "held-out configurations", "unseen author's phrasings"}
     assert all(len(c["val_exact"]) == 1 for c in info["curves"].values())
-    oracle = tab[tab.method == "rule-based oracle"]
-    assert (oracle.exact == 1.0).all() and (oracle.feasible_rate == 1.0).all()
+    # the rules' keywords were written for the six phrasings per tool of `TASK_PHRASES`: exact there, not on other wording
+    oracle = tab[tab.method == "rule-based oracle"].set_index("test_set")
+    assert (oracle.loc[["held-out phrasings", "held-out configurations"], ["exact", "feasible_rate"]] == 1.0).all().all()
+    assert oracle.loc["unseen author's phrasings", "tool_acc"] < 1.0
+    assert 0 < info["oracle_val"]["exact"] <= 1.0
 
 def test_values_read_from_the_rows_make_every_pick_fit(table):
     "A reader that reads the exported rows perfectly (what the frozen LM does for ~97% of them): given the right tool,"

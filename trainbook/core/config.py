@@ -149,12 +149,15 @@ def to_dict(cfg) -> dict:
     return conv(dataclasses.asdict(cfg))
 
 # %% ../../nbs/core/02_config.ipynb #cb0nds02
-def check_bounds(cfg, prefix=""):
-    "Refuse any field of dataclass instance `cfg` outside its `metadata` bounds, recursing into nested dataclasses (keys `prefix` + dotted path)."
+def check_bounds(cfg, prefix="", default=None, exempt=()):
+    """Refuse any field of dataclass instance `cfg` outside its `metadata` bounds, recursing into nested dataclasses
+    (keys `prefix` + dotted path). `default`: the bounds of every field without bounds of its own, but for the dotted
+    keys in `exempt` (a domain-wide rule such as "no number below 0")."""
     for f in dataclasses.fields(cfg):
-        v = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(v) and not isinstance(v, type): check_bounds(v, f"{prefix}{f.name}.")
-        else: _check_bounds(v, f.metadata, prefix + f.name)
+        v, key = getattr(cfg, f.name), prefix + f.name
+        if dataclasses.is_dataclass(v) and not isinstance(v, type): check_bounds(v, key + ".", default, exempt)
+        elif default and key not in exempt and not any(b in f.metadata for b in _BOUNDS): _check_bounds(v, default, key)
+        else: _check_bounds(v, f.metadata, key)
     return cfg
 
 # %% ../../nbs/core/02_config.ipynb #34d0230b

@@ -208,7 +208,7 @@ def fit(model: torch.nn.Module, train_data, loss_fn: Callable, cfg: TrainConfig,
             state["bad_evals"] += 1
         state["history"].append(row); state["epoch"] = epoch
         if cfg.log_with: accelerator.log(row, step=state["step"])
-        accelerator.print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        if cfg.log_epochs: accelerator.print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
         if out and accelerator.is_main_process:
             ck = {"model": inner().state_dict(), "optimizer": optimizer.state_dict(),
                   "scheduler": scheduler.scheduler.state_dict(), **state}

@@ -34,7 +34,8 @@ class TrainConfig:
     output_dir: str | None = None
     resume: bool = False
     log_with: str | None = None           # 'tensorboard' | 'wandb' | 'mlflow' through Accelerate
-    progress: bool = True
+    progress: bool = True                # a tqdm bar over each epoch's batches
+    log_epochs: bool = True              # one printed line per epoch; the history and metrics.jsonl keep them either way
     num_workers: int = 0
     drop_last: bool = False
     restore_best: bool = True             # leave the best epoch's weights in the model at the end

@@ -127,7 +127,7 @@ def cmd_decode_predicted(args) -> int:
 
 def cmd_infer_copybook(args) -> int:
     "`infer-copybook FILE --checkpoint CKPT`: the copybook to stdout or --out, the sidecar to --json (or beside --out)."
-    from trainbook.mainframe.copyinfer import infer_copybook
+    from trainbook.mainframe.copyinfer import infer_copybook, sidecar_chain_count
     from trainbook.mainframe.infer import _resolve_device
     p = Path(args.file)
     if not p.is_file(): raise UserError(f"{p}: file not found")
@@ -142,7 +142,7 @@ def cmd_infer_copybook(args) -> int:
     if side: ic.save(sidecar=side)
     for w in ic.warnings: print(f"warning: {w}", file=sys.stderr)
     t = ic.sidecar
-    chains = sum(len(ty.get('chains', [])) for ty in t['types'])
+    chains = sidecar_chain_count(t)
     print(f"inferred {len(t['types'])} record type(s)" + (f" with {chains} REDEFINES chain(s) chosen per record" if chains else '')
           + f" from {t['sample']['records']} sampled records; codepage {t['codepage']['name']} "
           f"(confidence {t['codepage']['confidence']:.2f})" + (f"; wrote {args.out}" if args.out else '') + (f" and {side}" if side else ''),

@@ -132,14 +132,14 @@ def _sidecar_choice(args, lay):
     `X.json` beside the copybook when it is one) picks each record's `01` type and REDEFINES branches by its rule, as
     `decode --infer` does, and gives the codepage and record format the command line leaves out. Without one, every
     record reads the first branch; `(None, None)`."""
-    from trainbook.mainframe.copyinfer import chooser_from_sidecar, load_sidecar, sidecar_beside
+    from trainbook.mainframe.copyinfer import chooser_from_sidecar, load_sidecar, sidecar_beside, sidecar_chain_count
     if args.sidecar and not Path(args.sidecar).is_file(): raise UserError(f"{args.sidecar}: sidecar not found")
     path = args.sidecar or sidecar_beside(args.copybook)
     if path is None: return None, None
     side = load_sidecar(path, lay)
     args.codepage = args.codepage or (side.get('codepage') or {}).get('name')
     args.record_format = args.record_format or side.get('record_format')
-    chains = sum(len(t.get('chains', [])) for t in side['types'])
+    chains = sidecar_chain_count(side)
     return chooser_from_sidecar(side, path), (f"using {path}: {len(side['types'])} record type(s) and {chains} REDEFINES chain(s) "
                                               f"chosen per record; codepage {args.codepage or 'cp037'}, record format {args.record_format or 'fixed'}")
 

@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['MAX_TYPES', 'SEGMENT_SPAN', 'SEGMENT_PURITY', 'SCHEMA', 'SCHEMA_VERSION', 'LOW_CONFIDENCE', 'record_types',
-           'copybook_text', 'InferredCopybook', 'chooser_from_sidecar', 'sidecar_choices', 'load_sidecar',
-           'sidecar_beside', 'SampleReadings', 'read_sample', 'infer_from_records', 'copybook_from_readings',
-           'infer_copybook']
+           'copybook_text', 'InferredCopybook', 'chooser_from_sidecar', 'sidecar_choices', 'sidecar_chain_count',
+           'load_sidecar', 'sidecar_beside', 'SampleReadings', 'read_sample', 'infer_from_records',
+           'copybook_from_readings', 'infer_copybook']
 
 # %% ../../nbs/mainframe/38_copyinfer.ipynb #617ac6e5
 import os, re
@@ -240,6 +240,10 @@ def sidecar_choices(sidecar: dict) -> dict:
     out = {types[0]: types} if len(types) > 1 and sidecar['rule'].get('kind') != 'single' else {}
     for t in sidecar['types']: out.update({c['name']: [b['name'] for b in c['branches']] for c in t.get('chains', [])})
     return out
+
+def sidecar_chain_count(sidecar: dict) -> int:
+    "How many REDEFINES chains the sidecar chooses a branch of per record, over all its record types."
+    return sum(len(t.get('chains', [])) for t in sidecar['types'])
 
 def load_sidecar(path, layout: Layout | None = None) -> dict:
     """An inference sidecar, read and checked; with `layout`, also that every choice it makes is a REDEFINES branch

@@ -206,7 +206,8 @@ def train_decoder(model, table, data: RequestSet, evals: dict, cfg: DecoderConfi
             out.update({f"{name}_{k}": v for k, v in s.items() if k in ("exact", "feasible_rate", "tool_acc")})
         return out
     tc = TrainConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed, device=cfg.device,
-                     monitor="val_exact", mode="max", output_dir=out_dir, progress=False, warmup_ratio=0.05)
+                     monitor="val_exact", mode="max", output_dir=out_dir, progress=False, warmup_ratio=0.05,
+                     log_epochs=False)   # six variants × epochs of lines would bury the report: the curves show them
     return fit(model, data, lambda m, b: decoder_loss(m, b, allowed, cfg_values, cfg.feas_weight), tc, eval_fn=eval_fn)
 
 def epochs_to(history, key, level):
@@ -239,13 +240,15 @@ def make_decoder(variant, in_dim, table: ConfigTable, config_weights, cfg: Decod
     raise UserError(f"unknown decoder variant {variant!r}; expected one of {VARIANTS}")
 
 def decoder_datasets(table: ConfigTable, normalizer, cfg: DecoderConfig, task_encoder=None):
-    "Held-out configuration ids and `{split: (features, requests)}` for train / val / test / test_heldout."
+    """Held-out configuration ids and `{split: (features, requests)}` for train / val / test / test_heldout / test_unseen.
+    Validation (epoch choice) is in training phrasings: no held-out wording steers model selection."""
     from trainbook.resource.encoder import minilm_embeddings
     held = heldout_configs(table, cfg.heldout_frac, cfg.seed)
     reqs = {"train": make_requests(table, cfg.num_train, cfg.seed, "train", cfg.p_none, labels_not_in=held),
-            "val": make_requests(table, cfg.num_val, cfg.seed + 2, "test", cfg.p_none, labels_not_in=held),
+            "val": make_requests(table, cfg.num_val, cfg.seed + 2, "train", cfg.p_none, labels_not_in=held),
             "test": make_requests(table, cfg.num_test, cfg.seed + 1, "test", cfg.p_none, labels_not_in=held),
-            "test_heldout": make_requests(table, cfg.num_test_heldout, cfg.seed + 3, "test", 0.0, labels_in=held)}
+            "test_heldout": make_requests(table, cfg.num_test_heldout, cfg.seed + 3, "test", 0.0, labels_in=held),
+            "test_unseen": make_requests(table, cfg.num_test, cfg.seed + 4, "unseen", cfg.p_none, labels_not_in=held)}
     tasks = sorted(set().union(*(set(r.task) for r in reqs.values())))
     vecs = dict(zip(tasks, (task_encoder or minilm_embeddings)(tasks)))
     return held, {k: (request_features(table, normalizer, r.text, vecs), r) for k, r in reqs.items()}
@@ -271,7 +274,7 @@ def tool_choice_loo(table: ConfigTable, x, reqs, task_dim) -> dict:
         right.append(int((protos @ x[int(np.flatnonzero(mine)[0]), :task_dim]).argmax()) == names[reqs.tool[mine].iloc[0]])
     return {"accuracy": float(np.mean(right)), "phrasings": len(right)}
 
-TEST_SETS = {"test": "held-out phrasings", "test_heldout": "held-out configurations"}
+TEST_SETS = {"test": "held-out phrasings", "test_heldout": "held-out configurations", "test_unseen": "unseen author's phrasings"}
 
 def compare_decoders(table, config_weights, normalizer, cfg: DecoderConfig = DecoderConfig(), task_encoder=None,
                      out_dir=None, variants=VARIANTS, value_reader=None):
@@ -307,5 +310,6 @@ def compare_decoders(table, config_weights, normalizer, cfg: DecoderConfig = Dec
             row["epochs_to_90pct_of_best"] = next((i + 1 for i, a in enumerate(curves[row["method"]]["val_exact"]) if a >= 0.9 * best), None)
     meta = {"heldout_configs": held.tolist(), "sizes": {k: len(r) for k, (_, r) in sets.items()},
             "tool_choice_loo": tool_choice_loo(table, x_tr, r_tr, cfg.task_dim) if cfg.task_dim else None,
+            "oracle_val": decoder_scores(table, sets["val"][1], *oracle_predict(table, sets["val"][1].text)),
             "none_share_test": float((sets["test"][1].label < 0).mean()), "config": asdict(cfg)}
     return pd.DataFrame(rows), {"curves": curves, "values_read": values_read, **meta}

@@ -6,10 +6,9 @@
 __all__ = ['cmd_prepare', 'cmd_download', 'check_text_config', 'cmd_train', 'cmd_predict', 'cmd_serve', 'register']
 
 # %% ../../nbs/text/90_cli.ipynb #8df50eef
-import argparse, dataclasses, datetime, json, shutil, sys
+import argparse, datetime, json, shutil, sys
 from pathlib import Path
-from typing import Any
-from ..core.config import cast_value, check_bounds
+from ..core.config import check_bounds
 from ..core.errors import ConfigError, UserError
 from ..core.paths import artifacts_dir
 from ..core.safeio import check_output_dir, nonneg_int, positive_int
@@ -35,18 +34,10 @@ def cmd_download(args) -> int:
 
 _SIGNED = {"eval.length_penalty"}   # below 0 favours short summaries: the one number of a text config that may be negative
 
-def _no_negatives(obj, prefix=""):
-    "Text-wide rule for the fields without bounds of their own: a number (or list/dict item) below 0 is refused."
-    for f in dataclasses.fields(obj):
-        key, v = prefix + f.name, getattr(obj, f.name)
-        if dataclasses.is_dataclass(v): _no_negatives(v, key + ".")
-        elif v is not None and key not in _SIGNED and not {"min", "gt", "max", "lt"} & set(f.metadata):
-            cast_value(v, Any, key, {"min": 0})   # `core.config`'s bounds check: same message, NaN and inf refused
-
 def check_text_config(cfg, source="the config") -> None:
     """Refuse any number outside its field's bounds (`core.config.check_bounds`: counts that size the work >= 1,
     learning rates and temperature > 0, dropout in [0, 1), NaN and inf), and any other negative number."""
-    try: _no_negatives(check_bounds(cfg))
+    try: check_bounds(cfg, default={"min": 0}, exempt=_SIGNED)   # text-wide: no other number below 0
     except ConfigError as e: raise ConfigError(f"{source}: {e}") from None
 
 def cmd_train(args) -> int:
