@@ -66,9 +66,11 @@ def _is_finite(v) -> bool:
     try: return math.isfinite(v)
     except OverflowError: return True   # an int too large for a float is finite (and fails any bound it breaks)
 
+def _has_bounds(meta) -> bool: return bool(meta) and any(b in meta for b in _BOUNDS)
+
 def _check_bounds(v, meta, key):
     "Refuse a number (or an item of a list/dict) outside the field's `metadata` bounds (`min`, `gt`, `max`, `lt`); NaN and inf fail any bound."
-    if not meta or not any(b in meta for b in _BOUNDS): return v
+    if not _has_bounds(meta): return v
     if isinstance(v, (list, tuple)):
         for i, x in enumerate(v): _check_bounds(x, meta, f"{key}[{i}]")
         return v
@@ -156,8 +158,7 @@ def check_bounds(cfg, prefix="", default=None, exempt=()):
     for f in dataclasses.fields(cfg):
         v, key = getattr(cfg, f.name), prefix + f.name
         if dataclasses.is_dataclass(v) and not isinstance(v, type): check_bounds(v, key + ".", default, exempt)
-        elif default and key not in exempt and not any(b in f.metadata for b in _BOUNDS): _check_bounds(v, default, key)
-        else: _check_bounds(v, f.metadata, key)
+        else: _check_bounds(v, f.metadata if _has_bounds(f.metadata) or key in exempt else default, key)
     return cfg
 
 # %% ../../nbs/core/02_config.ipynb #34d0230b

@@ -295,8 +295,8 @@ def task_phrases(tool: str, split: str = "train") -> list:
     if split not in PHRASE_SPLITS: raise ValueError(f"phrasing split {split!r}: expected one of {PHRASE_SPLITS}")
     base = TASK_PHRASES.get(tool)
     if base is None: return [f"Run {tool.replace('_', ' ')} on my data."]   # a tool of a user's own registry
-    return {"train": base[:4] + TRAIN_PHRASES_MORE.get(tool, []), "test": base[4:],
-            "unseen": UNSEEN_AUTHOR_PHRASES.get(tool, base[4:])}[split]
+    if split == "train": return base[:4] + TRAIN_PHRASES_MORE.get(tool, [])
+    return base[4:] if split == "test" else UNSEEN_AUTHOR_PHRASES[tool]   # never the held-out ones in the unseen set's place
 
 # %% ../../nbs/resource/60_decoder.ipynb #98ac568b
 def heldout_configs(table: ConfigTable, frac=0.2, seed=0):
