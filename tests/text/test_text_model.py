@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from trainbook.text.model import ModelConfig, build_multitask_model, count_parameters, generate, reorder_state
-from trainbook.text.tokenizer import SummarizationCollator, load_tokenizer, minilm_path
+from trainbook.core.paths import minilm_path
+from trainbook.text.tokenizer import SummarizationCollator, load_tokenizer
 
 
 def test_tied_weights_and_presets(bpe_tok):

