@@ -39,6 +39,7 @@ def test_run_writes_notebook_report_metrics_manifest(env, tmp_path):
     assert json.loads((run / "metrics.json").read_text())["metrics"] == {"accuracy": 0.75}
     html = (run / "report.html").read_text()
     assert "ACCURACY 0.75" in html and "save_run_metrics" not in html      # outputs shown, code hidden
+    assert "PosixPath" not in html            # the last call, save_run_metrics, leaves no stray value under the report
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["schema_version"] == 1 and "model.pt" in manifest["files"]
     listing = _tb(["runs"], env)

@@ -34,6 +34,7 @@ def pipelines_dir() -> Path:
     return Path(os.environ.get("TRAINBOOK_PIPELINES", repo_root() / "nbs" / "pipelines"))
 
 def configs_dir() -> Path:
+    "Run configurations (`configs/runs/<pipeline>.yaml`, what `make run` uses) and the domains' own configs."
     return repo_root() / "configs"
 
 # %% ../../nbs/core/01_paths.ipynb #c0a1f002

@@ -26,7 +26,7 @@ def resolve_out_dir(out_dir, name: str) -> Path:
     p.mkdir(parents=True, exist_ok=True)
     return p
 
-def save_run_metrics(out_dir, metrics: dict, headline=()) -> Path:
+def save_run_metrics(out_dir, metrics: dict, headline=()) -> None:
     """Write the run's metrics (a flat dict of numbers/strings) to `out_dir/metrics.json`; `headline`: the few keys
     that say how the run went (model beside its baseline), shown by `trainbook run all` and `trainbook runs`."""
     flat = {k: (v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}
@@ -35,8 +35,7 @@ def save_run_metrics(out_dir, metrics: dict, headline=()) -> Path:
     missing = [k for k in headline if k not in flat]
     if missing: raise KeyError(f"headline key {missing[0]!r} is not among the metrics")
     write_json(Path(out_dir) / "metrics.json", {"metrics": flat, **({"headline": list(headline)} if headline else {})},
-               schema="run_metrics")
-    return Path(out_dir) / "metrics.json"
+               schema="run_metrics")   # returns nothing: it is a pipeline's last call, and a value would print in the report
 
 def run_params(name: str, overrides: dict | None = None, quick: bool = False) -> dict:
     "Parameters for a run: `configs/runs/<name>.yaml` (unless `quick`) overlaid with `overrides`."
