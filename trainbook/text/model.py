@@ -15,7 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from ..core.config import check_bounds
 from ..core.errors import ConfigError, UserError
-from .tokenizer import resolve_pretrained, special_ids
+from ..core.paths import pretrained_path
+from .tokenizer import special_ids
 
 # %% ../../nbs/text/20_model.ipynb #cde8f39f
 PRESETS = {  # d_model, encoder layers, decoder layers, heads, FFN
@@ -149,7 +150,7 @@ class HFEncoder(nn.Module):
     def __init__(self, name_or_path, freeze_layers: int = 0, weights: bool = True):
         super().__init__()
         from transformers import AutoConfig, AutoModel
-        src = resolve_pretrained(name_or_path)
+        src = pretrained_path(name_or_path)
         try:
             self.model = (AutoModel.from_pretrained(src, attn_implementation="sdpa") if weights else
                           AutoModel.from_config(AutoConfig.from_pretrained(src), attn_implementation="sdpa"))
@@ -253,7 +254,7 @@ class HFSeq2Seq(nn.Module):
     def __init__(self, name_or_path, weights: bool = True):
         super().__init__()
         from transformers import AutoConfig, AutoModelForSeq2SeqLM
-        src = resolve_pretrained(name_or_path)
+        src = pretrained_path(name_or_path)
         try:
             self.model = (AutoModelForSeq2SeqLM.from_pretrained(src, attn_implementation="eager") if weights else
                           AutoModelForSeq2SeqLM.from_config(AutoConfig.from_pretrained(src), attn_implementation="eager"))
