@@ -9,7 +9,8 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 from trainbook.core.errors import DataError
 from trainbook.mainframe.codecs import encode
 from trainbook.mainframe.columnar import decode_table, decoded_rows, iter_decoded, plan_columns
-from trainbook.mainframe.copybook import ASCII_TO_EBCDIC, parse_copybook, parse_pic, read_copybook
+from trainbook.mainframe.copybook import parse_copybook, parse_pic, read_copybook
+from trainbook.mainframe.values import ASCII_TO_EBCDIC
 from trainbook.mainframe.decode import decode_file
 from trainbook.mainframe.fields import encode_binary, encode_packed, encode_zoned
 from trainbook.mainframe.records import ReadStats, encode_records

@@ -2,7 +2,8 @@
 import random
 from hypothesis import given, strategies as st, settings, HealthCheck
 from trainbook.core.errors import UserError
-from trainbook.mainframe.copybook import parse_copybook, read_copybook, layout_to_labels, record_fields
+from trainbook.mainframe.copybook import parse_copybook, read_copybook, layout_to_labels
+from trainbook.mainframe.values import record_fields
 from trainbook.mainframe.decode import decode_file
 from trainbook.mainframe.records import ReadStats, encode_records, read_records
 from trainbook.mainframe.synth import random_copybook, synth_layout_record

@@ -3,7 +3,8 @@ import pytest
 from trainbook.core.errors import UserError
 from trainbook.core.paths import shared_dir
 from trainbook.mainframe.real import REAL_FILES, HELD_OUT, TRAIN_FILES, load_real_file, cobrix_root
-from trainbook.mainframe.copybook import read_copybook, record_fields, decode_value
+from trainbook.mainframe.copybook import read_copybook
+from trainbook.mainframe.values import record_fields, decode_value
 from trainbook.mainframe.fields import PAD
 
 

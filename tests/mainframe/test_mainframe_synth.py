@@ -78,7 +78,8 @@ def test_bad_config():
 
 def test_copybook_dataset_files_and_labels(tmp_path):
     from trainbook.mainframe.synth import CopybookSynthConfig, generate_copybook_dataset, write_copybook_dataset
-    from trainbook.mainframe.copybook import parse_copybook, record_fields
+    from trainbook.mainframe.copybook import parse_copybook
+    from trainbook.mainframe.values import record_fields
     ds = generate_copybook_dataset(CopybookSynthConfig(n_layouts=6, records_per_layout=12, seed=4))
     other = generate_copybook_dataset(CopybookSynthConfig(n_layouts=6, records_per_layout=2, seed=5))
     assert not set(ds.copybooks) & set(other.copybooks)          # another seed: unseen layouts for evaluation

@@ -95,7 +95,8 @@ def _parse_assignments(items, what) -> dict:
 
 def cmd_decode(args) -> int:
     "Decode records with a copybook to Parquet, Arrow IPC, CSV or JSONL (a predicted layout needs a trained checkpoint)."
-    from trainbook.mainframe.copybook import read_copybook, normalize_data_codepage
+    from trainbook.mainframe.copybook import read_copybook
+    from trainbook.mainframe.values import normalize_data_codepage
     for out in filter(None, (args.output if args.output != '-' and args.engine != 'spark' else None, args.save_copybook,
                              args.save_copybook and Path(args.save_copybook).with_suffix('.json'))):
         check_output_file(out)   # a folder or an unwritable place: refused before the file is read or a model loaded

@@ -15,7 +15,8 @@ from decimal import Decimal
 import numpy as np
 import pyarrow as pa
 from ..core.errors import DataError, UserError
-from .copybook import Field, Layout, decode_value, normalize_data_codepage, odo_counters, trim_mode
+from .copybook import Field, Layout
+from .values import decode_value, normalize_data_codepage, odo_counters, trim_mode
 from .decode import json_value, layout_record_format
 from .records import ReadStats, iter_records, _open_source, _Source
 from .columns import ColumnValues, column_values, element_type, to_arrow, _POW10, _take_columns

@@ -12,7 +12,8 @@ import numpy as np
 import pyarrow as pa
 from ..core.errors import DataError, UserError
 from .codecs import DECODING_TABLES
-from .copybook import Field, ASCII_TO_EBCDIC, decode_value
+from .copybook import Field
+from .values import ASCII_TO_EBCDIC, decode_value
 
 _POW10 = 10 ** np.arange(19, dtype=np.int64)
 

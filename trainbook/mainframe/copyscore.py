@@ -38,7 +38,7 @@ def true_reading(true, records, codepage: str = 'cp037', true_choose=None) -> li
     compute it once and pass it as `reference=` to score several inferred copybooks on the same records."""
     from trainbook.mainframe.real import label_record
     from trainbook.mainframe.decode import decode_record
-    from trainbook.mainframe.copybook import record_fields
+    from trainbook.mainframe.values import record_fields
     L_t, ch_t0 = _load_layout(true)
     ch_t = true_choose if true_choose is not None else ch_t0
     out = []
@@ -65,7 +65,7 @@ def score_copybook(inferred, true, records, codepage: str = 'cp037', true_choose
     `reference`: `true_reading(true, records, codepage, true_choose)`, computed once for several inferred copybooks."""
     from trainbook.mainframe.real import label_record
     from trainbook.mainframe.decode import decode_record
-    from trainbook.mainframe.copybook import record_fields
+    from trainbook.mainframe.values import record_fields
     L_i, ch_i = _load_layout(inferred)
     ch_i = inferred_choose if inferred_choose is not None else ch_i
     ref = reference if reference is not None else true_reading(true, records, codepage, true_choose)

@@ -11,7 +11,8 @@ from decimal import Decimal
 from collections.abc import Iterator
 from ..core.errors import DataError, UserError
 from .records import iter_records, ReadStats, parse_record_format
-from .copybook import Layout, record_fields, decode_value, odo_active, odo_counters, normalize_data_codepage, trim_mode
+from .copybook import Layout
+from .values import record_fields, decode_value, odo_active, odo_counters, normalize_data_codepage, trim_mode
 
 def json_value(v):
     "A decoded value as an exact JSON-ready value (long decimals become strings)."

@@ -15,7 +15,8 @@ from ..core.errors import DataError, UserError
 from ..core.paths import data_dir, shared_dir
 from .codecs import decode, evidence_level
 from .records import iter_records, parse_record_format, ReadStats
-from .copybook import read_copybook, record_fields, layout_to_labels, Layout
+from .copybook import read_copybook, layout_to_labels, Layout
+from .values import record_fields
 from .fields import TEXT
 
 def cobrix_root() -> Path:

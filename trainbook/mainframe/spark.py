@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from ..core.errors import TrainbookError, UserError, DataError
 from .records import parse_record_format, iter_records, ReadStats, RecordFormat, RDW_SIZE, BDW_SIZE
-from .copybook import normalize_data_codepage, trim_mode
+from .values import normalize_data_codepage, trim_mode
 from .decode import layout_record_format
 
 SPARK_INSTALL = "pip install '.[spark]'"

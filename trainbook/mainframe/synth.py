@@ -285,7 +285,8 @@ def frame_record(data: bytes, tags, boundaries, fmt='rdw'):
     return hdr + bytes(data), t, b
 
 # %% ../../nbs/mainframe/11_synth.ipynb #94628f17
-from .copybook import parse_copybook, Layout, Field as CbField, record_fields, layout_to_labels
+from .copybook import parse_copybook, Layout, Field as CbField, layout_to_labels
+from .values import record_fields
 from .fields import encode_ibm_float
 from decimal import Decimal
 
