@@ -11,9 +11,10 @@ from trainbook.core.errors import ConfigError, DataError, UserError
 from trainbook.bam.runspec import (load_runspec, runspec_from_dict, example_runspec_dict, lora_time_on_air_ms,
                                    resolve_ack_timeout_ms, auto_ack_timeout_ms, check_role)
 from trainbook.bam.link import (crc16, encode_frame, decode_frame, ack_frame, decode_ack, seal, unseal, unwrap_seq,
-                                Impairment, LinkParams, TxSession, RxSession, MockRadio, run_mock_link, RawCodec,
-                                load_link_codec, parse_loopback, run_link_mock, log_paths, read_window_log,
-                                window_mse, offline_windows, FrameError)
+                                Impairment, LinkParams, TxSession, RxSession, MockRadio, run_mock_link, parse_loopback,
+                                FrameError)
+from trainbook.bam.link_run import (load_link_codec, run_link_mock, log_paths, read_window_log, window_mse,
+                                    offline_windows)
 
 
 class TinyCodec:
@@ -355,7 +356,7 @@ def test_run_link_mock_writes_logs_and_stats(tmp_path):
     assert rres["mse"] == pytest.approx(window_mse(offline_windows(codec, ws.X[idx]), ws.X[idx]), rel=1e-12)
     # the receiver's numbers are `trainbook bam eval`'s numbers for the delivered windows
     from trainbook.bam.eval import evaluate
-    from trainbook.bam.link import reference_for
+    from trainbook.bam.link_run import reference_for
     ev = evaluate(codec, ws.subset(np.array(idx)), subset="all", ref=reference_for(ws, codec))
     assert rres["mse"] == pytest.approx(ev["mse_raw"], rel=1e-12) and rres["mse_z"] == pytest.approx(ev["mse_z"], rel=1e-12)
     assert set(rres["mse_z_per_group"]) == {"gps", "accel", "gyro", "attitude"}

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from trainbook.bam.runspec import example_runspec_dict
-from trainbook.bam.link import read_window_log, offline_windows, window_mse
+from trainbook.bam.link_run import read_window_log, offline_windows, window_mse
 
 N_WINDOWS = 120
 TX_BLOCK = dict(guard_ms=2, ack_timeout_ms=40, max_retries=5, max_inflight=4, max_windows=N_WINDOWS)
@@ -111,7 +111,7 @@ def test_two_process_udp_with_loss_corruption_duplication(setup):
     assert rstats["mse"] == pytest.approx(window_mse(off, ws.X[idx]), rel=1e-12) and rstats["n_mse"] == len(idx)
     # ... which is what `trainbook bam eval` reports for the same windows (same metric function and z-units)
     from trainbook.bam.eval import evaluate
-    from trainbook.bam.link import reference_for
+    from trainbook.bam.link_run import reference_for
     ev = evaluate(codec, ws.subset(np.array(idx)), subset="all", ref=reference_for(ws, codec))
     assert rstats["mse"] == pytest.approx(ev["mse_raw"], rel=1e-12) and rstats["mse_z"] == pytest.approx(ev["mse_z"], rel=1e-12)
     ack_idx = sorted(acked)

@@ -8,29 +8,24 @@ from __future__ import annotations
 import binascii
 import heapq
 import ipaddress
-import json
 import math
 import random
 import select
 import socket
 import time
 from dataclasses import dataclass, field, asdict
-from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..core.errors import ConfigError, DataError, UserError
-from ..core.safeio import read_json_file, iter_jsonl
-from .runspec import RunSpec, resolve_ack_timeout_ms, resolve_spec_path, FRAME_OVERHEAD_BYTES
+from ..core.errors import DataError, UserError
+from .runspec import RunSpec, resolve_ack_timeout_ms, FRAME_OVERHEAD_BYTES
 
 # %% auto #0
 __all__ = ['MAX_FRAME_PAYLOAD', 'CRC_BYTES', 'UDP_RECV_BYTES', 'FrameError', 'crc16', 'encode_frame', 'decode_frame', 'ack_frame',
-           'decode_ack', 'seal', 'unseal', 'unwrap_seq', 'RawCodec', 'load_link_codec', 'Impairment', 'LinkParams',
-           'latency_summary', 'TxStats', 'TxSession', 'RxStats', 'RxSession', 'window_mse', 'offline_windows',
-           'MockRadio', 'run_mock_link', 'parse_loopback', 'UdpLink', 'run_tx_udp', 'run_rx_udp', 'as_windowset',
-           'reference_for', 'reconstruction_errors', 'WindowLog', 'read_window_log', 'log_paths', 'tx_result',
-           'rx_result', 'format_stats', 'run_link_tx', 'run_link_rx', 'run_link_mock']
+           'decode_ack', 'seal', 'unseal', 'unwrap_seq', 'Impairment', 'LinkParams', 'latency_summary', 'TxStats',
+           'TxSession', 'RxStats', 'RxSession', 'MockRadio', 'run_mock_link', 'parse_loopback', 'UdpLink', 'run_tx_udp',
+           'run_rx_udp']
 
 # %% ../../nbs/bam/41_link.ipynb #92f6be12
 MAX_FRAME_PAYLOAD = 253   # SX126x PHY limit 255 minus LEN and SEQ; the RunSpec usually caps lower (238)
@@ -82,55 +77,6 @@ def unwrap_seq(seq: int, highest: int | None) -> int:
     if highest is None: return seq
     d = (seq - highest) % 256
     return highest + d if d < 128 else highest + d - 256
-
-# %% ../../nbs/bam/41_link.ipynb #934ba687
-class RawCodec:
-    "The `mode: RAW` codec: the window as little-endian float32."
-    def __init__(self, size: int): self.size, self.payload_bytes = size, size * 4
-    def encode(self, window) -> bytes:
-        w = np.asarray(window, dtype="<f4").reshape(-1)
-        if w.size != self.size: raise DataError(f"window has {w.size} values, expected {self.size}")
-        return w.tobytes()
-    def decode(self, payload: bytes) -> np.ndarray:
-        if len(payload) != self.payload_bytes: raise DataError(f"payload of {len(payload)} bytes, expected {self.payload_bytes}")
-        return np.frombuffer(payload, dtype="<f4").astype(np.float64)
-
-# %% ../../nbs/bam/41_link.ipynb #b74bfb2b
-def _manifest_path(spec: RunSpec, manifest) -> Path:
-    if manifest is not None: return Path(manifest)
-    mp = spec.codec.params.get("manifest_path")
-    if not mp: raise ConfigError("codec.params.manifest_path: required for mode LATENT (or pass --manifest)")
-    return resolve_spec_path(spec, mp)
-
-def _check_manifest_shape(spec: RunSpec, path: Path):
-    "The manifest's window shape must match the RunSpec's (read from the spec's documented fields)."
-    m = read_json_file(path, "BAM manifest")   # not UTF-8, a folder, duplicate keys: one line naming it
-    if not isinstance(m, dict): return         # the codec loader names what is wrong with it
-    if m.get("input_dims") not in (None, spec.window.dims):
-        raise ConfigError(f"window.dims: RunSpec has {spec.window.dims}, manifest {path} has input_dims={m['input_dims']}")
-    if m.get("window_W") not in (None, spec.window.W):
-        raise ConfigError(f"window.W: RunSpec has {spec.window.W}, manifest {path} has window_W={m['window_W']}")
-
-def load_link_codec(spec: RunSpec, manifest=None):
-    "The codec this RunSpec's link carries, checked against `max_payload_bytes`."
-    if spec.mode == "RAW":
-        codec = RawCodec(spec.window.size)
-    else:
-        if spec.codec.id != "bam": raise ConfigError(f"codec.id: only 'bam' is supported for mode LATENT, got {spec.codec.id!r}")
-        path = _manifest_path(spec, manifest)
-        if not path.exists(): raise ConfigError(f"codec manifest not found: {path}")
-        _check_manifest_shape(spec, path)
-        art = None   # default: artifacts.json beside the manifest
-        if manifest is None and spec.artifacts_manifest:
-            art = resolve_spec_path(spec, spec.artifacts_manifest)
-            if not art.exists(): raise ConfigError(f"artifacts_manifest: {art} not found")
-        from trainbook.bam.artifacts import BamCodec   # the artifact contract lives with the trainers
-        # the RunSpec's codec id/version must be the ones the artifacts were exported as
-        codec = BamCodec.from_manifest(path, artifacts_path=art, codec_id=spec.codec.id, codec_version=spec.codec.version)
-    limit = min(spec.max_payload_bytes, MAX_FRAME_PAYLOAD)
-    if codec.payload_bytes > limit:
-        raise ConfigError(f"max_payload_bytes: codec payload is {codec.payload_bytes} bytes, over the limit {limit}")
-    return codec
 
 # %% ../../nbs/bam/41_link.ipynb #27f2f01a
 @dataclass
@@ -352,18 +298,6 @@ class RxSession:
         st.acks_sent += 1
         return [seal(ack_frame(seq))]
 
-# %% ../../nbs/bam/41_link.ipynb #c3c6049b
-def window_mse(decoded, truth) -> float | None:
-    "Mean squared error over all values of the given windows (raw units)."
-    if len(decoded) == 0: return None
-    a = np.asarray(np.stack([np.asarray(x, dtype=np.float64).reshape(-1) for x in decoded]))
-    b = np.asarray(np.stack([np.asarray(x, dtype=np.float64).reshape(-1) for x in truth]))
-    return float(np.mean((a - b) ** 2))
-
-def offline_windows(codec, windows) -> list[np.ndarray]:
-    "What a perfect link would deliver: codec.decode(codec.encode(w)) for each window."
-    return [np.asarray(codec.decode(codec.encode(w)), dtype=np.float64).reshape(-1) for w in windows]
-
 # %% ../../nbs/bam/41_link.ipynb #e7ce95fd
 @dataclass
 class MockRadio:
@@ -507,178 +441,3 @@ def run_rx_udp(rx: RxSession, link: UdpLink, idle_timeout_s: float = 5.0, start_
             last = now()
             for ack in rx.on_wire(data, last): link.send(ack, addr)
     return {"elapsed_ms": now(), "stopped": stopped}
-
-# %% ../../nbs/bam/41_link.ipynb #0a6a6cbd
-def as_windowset(data):
-    "A `WindowSet` from a WindowSet or an (N, W*12) array (ids 0..N-1)."
-    from trainbook.bam.data import WindowSet, DIMS
-    if isinstance(data, WindowSet): return data
-    X = np.asarray(data, dtype=np.float64).reshape(len(data), -1)
-    return WindowSet(X, np.arange(len(X)), np.zeros(len(X)), W=X.shape[1] // DIMS)
-
-def reference_for(ws, codec):
-    "The z-units of `trainbook bam eval`: mean/std of the codec's train split of this dataset (all rows if it is tiny)."
-    from trainbook.bam.eval import reference_norm
-    from trainbook.bam.artifacts import Norm
-    split = (getattr(codec, "manifest", None) or {}).get("train_split") or {}
-    try: return reference_norm(ws, split.get("train_ratio", 0.8), split.get("split_seed", 0))
-    except UserError: return Norm.fit(ws.X)
-
-def reconstruction_errors(windows: dict[int, np.ndarray], ws, ref) -> dict:
-    "Eval metrics of decoded windows (stream index -> window) against the dataset rows with the same index."
-    empty = {"mse": None, "mse_z": None, "mae": None, "mae_z": None, "n_mse": 0, "mse_z_per_group": None}
-    if ws is None: return empty
-    idx = sorted(i for i in windows if 0 <= i < len(ws))
-    if not idx: return empty
-    from trainbook.bam.eval import error_metrics
-    m = error_metrics(ws.X[idx], np.stack([windows[i] for i in idx]), ref, ws.W)
-    return {"mse": m["mse_raw"], "mse_z": m["mse_z"], "mae": m["mae_raw"], "mae_z": m["mae_z"], "n_mse": len(idx),
-            "mse_z_per_group": {g: v["mse_z"] for g, v in m["per_group"].items()}}
-
-class WindowLog:
-    "JSONL log of decoded windows, flushed line by line so a live receiver can be followed."
-    def __init__(self, path: Path):
-        self.path = Path(path); self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh = open(self.path, "w", encoding="utf-8")
-    def __call__(self, index, seq, payload, window, t_ms):
-        self.fh.write(json.dumps({"index": index, "seq": seq, "t_ms": round(t_ms, 3), "payload_hex": payload.hex(),
-                                  "window": [float(v) for v in window]}) + "\n")
-        self.fh.flush()
-    def close(self): self.fh.close()
-
-def read_window_log(path) -> dict[int, np.ndarray]:
-    "index -> decoded window from a receiver log."
-    out = {}
-    for lineno, d in iter_jsonl(path, "receiver log"):
-        try: out[int(d["index"])] = np.asarray(d["window"], dtype=np.float64)
-        except (KeyError, TypeError, ValueError, OverflowError) as e:
-            raise DataError(f"bad window log line ({type(e).__name__}: {e})", path=path, line=lineno) from None
-    return out
-
-# %% ../../nbs/bam/41_link.ipynb #f741c7a8
-def log_paths(spec: RunSpec, out_dir=None) -> dict[str, Path]:
-    d = Path(out_dir) if out_dir is not None else Path(spec.logging.out_dir)
-    r = spec.run_id
-    return {"rx_windows": d / f"{r}_rx_windows.jsonl", "rx_stats": d / f"{r}_rx_stats.json",
-            "tx_windows": d / f"{r}_tx_windows.jsonl", "tx_stats": d / f"{r}_tx_stats.json"}
-
-def _write_stats(path: Path, role: str, obj: dict):
-    from trainbook.core.artifacts import write_json
-    write_json(path, obj, schema=f"bam_link_{role}_stats", version=1)
-
-def _write_tx_outcomes(path: Path, tx: TxSession, window_ids):
-    from trainbook.core.artifacts import atomic_write
-    with atomic_write(path) as fh:
-        for i in sorted(tx.outcomes):
-            o = dict(tx.outcomes[i]); o["window_id"] = int(window_ids[i]) if window_ids is not None and i < len(window_ids) else None
-            fh.write(json.dumps(o) + "\n")
-
-def tx_result(spec: RunSpec, tx: TxSession, codec, ws, ref, run_info: dict, impairment: Impairment, radio: str) -> dict:
-    "TX stats plus the offline (perfect link) eval of the ACKed and of all sent windows, for comparison with the receiver's."
-    acked = [i for i, o in tx.outcomes.items() if o["acked"]]
-    sent = list(tx.outcomes)
-    off_acked = reconstruction_errors(dict(zip(acked, offline_windows(codec, ws.X[acked]))), ws, ref)
-    off_sent = reconstruction_errors(dict(zip(sent, offline_windows(codec, ws.X[sent]))), ws, ref)
-    return {"role": "tx", "run_id": spec.run_id, "radio": radio, "mode": spec.mode, "payload_bytes": codec.payload_bytes,
-            "ack_timeout_ms": tx.params.ack_timeout_ms, "max_retries": tx.params.max_retries,
-            "max_inflight": tx.params.max_inflight, **run_info, **tx.stats.summary(),
-            "channel": {"loss": impairment.loss, "corrupt": impairment.corrupt, "duplicate": impairment.duplicate,
-                        "seed": impairment.seed, **impairment.counts()},
-            "offline_mse_acked": off_acked["mse"], "offline_mse_z_acked": off_acked["mse_z"],
-            "offline_mse_sent": off_sent["mse"], "offline_mse_z_sent": off_sent["mse_z"]}
-
-def rx_result(spec: RunSpec, rx: RxSession, ws, ref, run_info: dict, impairment: Impairment, radio: str) -> dict:
-    return {"role": "rx", "run_id": spec.run_id, "radio": radio, "mode": spec.mode, "payload_bytes": rx.payload_bytes,
-            **run_info, **rx.stats.summary(), **reconstruction_errors(rx.windows, ws, ref),
-            "channel": {"loss": impairment.loss, "corrupt": impairment.corrupt, "duplicate": impairment.duplicate,
-                        "seed": impairment.seed, **impairment.counts()}}
-
-# %% ../../nbs/bam/41_link.ipynb #5fd62762
-def _fmt(v, nd=4):
-    if v is None: return "n/a"
-    return f"{v:.{nd}g}" if isinstance(v, float) else str(v)
-
-def format_stats(res: dict) -> str:
-    "Human-readable stats block for the CLI."
-    if res["role"] == "tx":
-        lines = [f"tx [{res['radio']}] {res['run_id']}: {res['windows_sent']} windows sent, {res['windows_acked']} ACKed, "
-                 f"{res['windows_failed']} given up; PDR (ACKed/sent) {_fmt(res['pdr'])}",
-                 f"  frames {res['frames_sent']}, retries {res['retries']} ({_fmt(res['retries_per_window'], 3)}/window), "
-                 f"ack timeout {res['ack_timeout_ms']} ms; ACKs corrupt {res['acks_corrupt']}, stale/duplicate {res['acks_stale']}",
-                 f"  latency first send -> ACK (ms): mean {_fmt(res['latency_ms_mean'])}, p50 {_fmt(res['latency_ms_p50'])}, "
-                 f"p95 {_fmt(res['latency_ms_p95'])}, max {_fmt(res['latency_ms_max'])}",
-                 f"  offline MSE of ACKed windows {_fmt(res['offline_mse_acked'], 6)} (z {_fmt(res['offline_mse_z_acked'], 6)})"]
-    else:
-        lines = [f"rx [{res['radio']}] {res['run_id']}: {res['windows_decoded']} windows decoded from {res['frames_received']} frames; "
-                 f"PDR (decoded/reached) {_fmt(res['pdr_rx'])}",
-                 f"  dropped: corrupt {res['frames_corrupt']}, malformed {res['frames_malformed']}, duplicate {res['frames_duplicate']}; "
-                 f"ACKs sent {res['acks_sent']}; stopped: {res.get('stopped')}",
-                 f"  reconstruction MSE {_fmt(res['mse'], 6)} (z {_fmt(res['mse_z'], 6)}) over {res['n_mse']} windows"]
-    if res.get("collisions") is not None:
-        lines.append(f"  mock radio (simulated time {res['elapsed_ms'] / 1000:.1f} s): {res['collisions']} frames lost to "
-                     f"half-duplex collisions")
-    ch = res["channel"]
-    lines.append(f"  injected: loss {ch['loss']}, corrupt {ch['corrupt']}, duplicate {ch['duplicate']} (seed {ch['seed']}) -> "
-                 f"dropped {ch['dropped']}, corrupted {ch['corrupted']}, duplicated {ch['duplicated']}")
-    return "\n".join(lines)
-
-# %% ../../nbs/bam/41_link.ipynb #2c42b150
-def run_link_tx(spec: RunSpec, codec, data, peer, impairment: Impairment, out_dir=None,
-                max_windows: int | None = None, max_seconds: float = 600.0) -> dict:
-    "Transmit the dataset's windows (WindowSet or (N, W*12) array), in order, over UDP to `peer`; writes the TX log and stats."
-    ws = as_windowset(data)
-    params = LinkParams.from_runspec(spec, codec.payload_bytes, max_windows)
-    tx = TxSession((codec.encode(x) for x in ws.X), params)
-    with UdpLink(("127.0.0.1", 0), impairment) as link:
-        info = run_tx_udp(tx, link, peer, max_seconds)
-    paths = log_paths(spec, out_dir)
-    res = tx_result(spec, tx, codec, ws, reference_for(ws, codec), info, impairment, "udp")
-    _write_tx_outcomes(paths["tx_windows"], tx, ws.window_ids); _write_stats(paths["tx_stats"], "tx", res)
-    return res
-
-def run_link_rx(spec: RunSpec, codec, listen, impairment: Impairment, truth=None,
-                out_dir=None, max_windows: int | None = None, idle_timeout_s: float | None = None,
-                start_timeout_s: float = 60.0, max_seconds: float = 600.0,
-                on_ready: Callable[[tuple], None] | None = None) -> dict:
-    "Receive over UDP on `listen`, logging decoded windows; stops by itself (max_windows, idle, max_seconds)."
-    params = LinkParams.from_runspec(spec, codec.payload_bytes, max_windows)
-    per_try_s = (params.ack_timeout_ms + params.guard_ms) / 1000
-    # a window lost on every try leaves the RX silent for (max_retries + 1) tries: idle must outlast that
-    idle = idle_timeout_s if idle_timeout_s is not None else max(3.0, 2 * (params.max_retries + 1) * per_try_s)
-    paths = log_paths(spec, out_dir)
-    log = WindowLog(paths["rx_windows"])
-    rx = RxSession(codec.decode, codec.payload_bytes, params.max_windows, on_window=log)
-    try:
-        with UdpLink(listen, impairment) as link:
-            # after the last window, stay until the TX's whole retry budget has passed in silence, so a
-            # window whose ACKs were lost gets re-ACKed (TX done) rather than given up
-            linger = max(1.0, (params.max_retries + 1) * per_try_s)
-            info = run_rx_udp(rx, link, idle, start_timeout_s, linger_s=linger, max_seconds=max_seconds,
-                              on_ready=(lambda: on_ready(link.address)) if on_ready else None)
-    finally:
-        log.close()
-    ws = as_windowset(truth) if truth is not None else None
-    res = rx_result(spec, rx, ws, reference_for(ws, codec) if ws is not None else None, info, impairment, "udp")
-    _write_stats(paths["rx_stats"], "rx", res)
-    return res
-
-def run_link_mock(tx_spec: RunSpec, rx_spec: RunSpec, codec, data, impairment: Impairment, out_dir=None,
-                  max_windows: int | None = None, latency_ms: float = 0.0, jitter_ms: float = 0.0) -> tuple[dict, dict]:
-    "Both ends in this process over the mock radio in virtual time; writes both logs and stats."
-    ws = as_windowset(data)
-    params = LinkParams.from_runspec(tx_spec, codec.payload_bytes, max_windows)
-    tx = TxSession((codec.encode(x) for x in ws.X), params, airtime_ms=tx_spec.phy.time_on_air_ms)
-    paths = log_paths(tx_spec, out_dir)
-    log = WindowLog(paths["rx_windows"])
-    rx = RxSession(codec.decode, codec.payload_bytes, on_window=log)
-    radio = MockRadio(tx_spec.phy.time_on_air_ms, impairment, latency_ms, jitter_ms)
-    try: end = run_mock_link(tx, rx, radio)
-    finally: log.close()
-    info = {"elapsed_ms": end, "stopped": "done", "time": "simulated", "collisions": radio.collisions,
-            "collided_corrupted": radio.collided_corrupted}
-    ref = reference_for(ws, codec)
-    tres = tx_result(tx_spec, tx, codec, ws, ref, info, impairment, "mock")
-    rres = rx_result(rx_spec, rx, ws, ref, info, impairment, "mock")
-    _write_tx_outcomes(paths["tx_windows"], tx, ws.window_ids)
-    _write_stats(paths["tx_stats"], "tx", tres); _write_stats(paths["rx_stats"], "rx", rres)
-    return tres, rres

@@ -49,7 +49,7 @@ def _crc_note(spec):
 
 def _check_logs(spec, out_dir):
     "The log folder must be writable before anything is sent or received (no half-run with nowhere to log)."
-    from trainbook.bam.link import log_paths
+    from trainbook.bam.link_run import log_paths
     check_output_dir(log_paths(spec, out_dir)["rx_stats"].parent, "log folder")
 
 def _load_windows(path, spec):
@@ -57,15 +57,15 @@ def _load_windows(path, spec):
     return read_dataset(path, W=spec.window.W)
 
 def _emit(res, as_json):
-    from trainbook.bam.link import format_stats
+    from trainbook.bam.link_run import format_stats
     print(format_stats(res), flush=True)
     if as_json: print(json.dumps(res, default=float), flush=True)
 
 # %% ../../nbs/bam/42_link_cli.ipynb #6a31623a
 def cmd_tx(args) -> int:
     "Transmit a dataset's windows (UDP to --peer, or both ends in-process with --radio mock)."
-    from trainbook.bam.link import (Impairment, load_link_codec, parse_loopback, run_link_tx, run_link_rx, run_link_mock,
-                                    format_stats, log_paths)   # numpy: loaded when a command runs, not for --help
+    from trainbook.bam.link import Impairment, parse_loopback   # numpy: loaded when a command runs, not for --help
+    from trainbook.bam.link_run import load_link_codec, run_link_tx, run_link_mock
     from trainbook.bam.runspec import load_runspec, check_role, ack_timeout_warning
     _check_rates(args)
     spec = check_role(load_runspec(args.runspec), "tx")
@@ -88,8 +88,8 @@ def cmd_tx(args) -> int:
 
 def cmd_rx(args) -> int:
     "Receive, decode and log windows over UDP until max_windows, idle or --max-seconds."
-    from trainbook.bam.link import (Impairment, load_link_codec, parse_loopback, run_link_tx, run_link_rx, run_link_mock,
-                                    format_stats, log_paths)   # numpy: loaded when a command runs, not for --help
+    from trainbook.bam.link import Impairment, parse_loopback   # numpy: loaded when a command runs, not for --help
+    from trainbook.bam.link_run import load_link_codec, run_link_rx
     from trainbook.bam.runspec import load_runspec, check_role, ack_timeout_warning
     _check_rates(args)
     spec = check_role(load_runspec(args.runspec), "rx")
