@@ -126,3 +126,17 @@ def test_infer_cli(ckpt, payloads, tmp_path, capsys):
     assert rc == 2 and "checkpoint not found" in err
     rc, out, err = run_cli(["mainframe", "infer", "--checkpoint", str(ckpt), str(tmp_path / "missing.dat")], capsys)
     assert rc == 2 and "not found" in err
+
+
+def test_records_without_codepage_evidence_carry_the_prior(ckpt, monkeypatch):
+    """Only text tells codepages apart. Records whose every byte decodes alike in all four codepages (upper-case text,
+    digits, packed-like bytes) get 1/4 whatever the head learned, and the file vote over them says it can't tell."""
+    from trainbook.mainframe.codecs import EVIDENCE_BYTE_MASK, encode
+    recs = [encode(f"ACME CORP {i:06d} ", 'cp037') + bytes([0x00, 0x12, 0x3C]) for i in range(80)]
+    assert not EVIDENCE_BYTE_MASK[np.frombuffer(b"".join(recs), np.uint8)].any()   # the premise: no evidence byte at all
+    res = infer_bytes(b"".join(recs), ckpt, record_format=f"fixed:{len(recs[0])}")
+    for r in res:
+        np.testing.assert_allclose(list(r.codepage_probs.values()), 0.25, atol=1e-6)
+        assert r.ambiguous
+    vote = file_codepage(res)
+    assert sorted(vote["tied"]) == sorted(r.codepage_probs) and abs(vote["confidence"] - 0.25) < 1e-6, vote

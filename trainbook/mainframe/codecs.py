@@ -6,8 +6,8 @@
 __all__ = ['CODEPAGES', 'CODEPAGE_INDEX', 'DEFAULT_CODEPAGE', 'IBM_CP1047_NEWLINE_SWAP', 'DECODING_TABLES', 'ENCODING_TABLES',
            'EVIDENCE_BYTES', 'EVIDENCE_BYTE_MASK', 'EVIDENCE_CHARS', 'NEUTRAL_CHARS', 'PRINTABLE_BY_CODEPAGE',
            'COBRIX_CP273_DIFFERENCES', 'normalize_codepage', 'decode', 'encode', 'can_encode', 'pairwise_differences',
-           'evidence_mask', 'codepage_candidates', 'evidence_level', 'has_codepage_evidence', 'printable_counts',
-           'printable_ratio_codepage', 'cobrix_render']
+           'evidence_mask', 'codepage_candidates', 'evidence_level', 'has_codepage_evidence', 'pool_indistinguishable',
+           'printable_counts', 'printable_ratio_codepage', 'cobrix_render']
 
 # %% ../../nbs/mainframe/00_codecs.ipynb #31e32187
 import codecs, encodings.cp037, encodings.cp273, encodings.cp500, math, string, unicodedata
@@ -102,6 +102,26 @@ def has_codepage_evidence(record: bytes, mask=None, codepage: str | None = None)
     "Without `codepage`: does any (masked) byte decode differently between codepages? With it: is the evidence full?"
     if codepage is not None: return evidence_level(record, codepage, mask) == 'full'
     return bool(EVIDENCE_BYTE_MASK[_masked_bytes(record, mask)].any())
+
+# %% ../../nbs/mainframe/00_codecs.ipynb #77aedaf6
+def _differ_table(codepages: Sequence[str]) -> np.ndarray:
+    "`[256, C, C]` bool: byte b decodes to different characters under codepages i and j."
+    t = np.stack([_TABLE_ARRAYS[normalize_codepage(c)] for c in codepages], 1)   # [256, C]
+    return t[:, :, None] != t[:, None, :]
+
+def pool_indistinguishable(log_probs, records, masks, codepages: Sequence[str] = CODEPAGES) -> np.ndarray:
+    """Log-probabilities `[n, C]` over `codepages` with each record's probability shared equally among the codepages
+    that decode its bytes under `masks` (its text bytes; None: every byte) identically: no model can tell those apart
+    from this record. A record with no such bytes gets the uniform prior."""
+    lp = np.asarray(log_probs, dtype=float).reshape(len(records), len(codepages))
+    parts = [_masked_bytes(r, m) for r, m in zip(records, masks)]
+    present = np.zeros((len(records), 256), dtype=bool)     # which byte values each record's masked bytes use
+    present[np.repeat(np.arange(len(parts)), [len(b) for b in parts]), np.concatenate(parts or [np.zeros(0, np.uint8)])] = True
+    differ = _differ_table(codepages).reshape(256, -1)
+    same = ~(present.astype(np.int64) @ differ.astype(np.int64) > 0).reshape(len(records), len(codepages), len(codepages))
+    p = np.exp(lp - np.logaddexp.reduce(lp, axis=1, keepdims=True))
+    pooled = np.einsum('nij,nj->ni', same.astype(float), p) / same.sum(2)   # "decodes alike" is an equivalence
+    return np.log(np.clip(pooled, 1e-300, None))
 
 # %% ../../nbs/mainframe/00_codecs.ipynb #ae2043ac
 PRINTABLE_BY_CODEPAGE: dict[str, np.ndarray] = {

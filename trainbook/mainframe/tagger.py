@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from ..core.artifacts import check_checkpoint, check_state_dict, load_torch
 from ..core.config import check_bounds, from_dict
 from ..core.errors import CheckpointError, ConfigError, UserError
-from .codecs import CODEPAGES
+from .codecs import CODEPAGES, pool_indistinguishable
 from .fields import TAG_NAMES
 from .segments import DecodeConfig
 
@@ -108,7 +108,7 @@ def window_plan(n: int, max_len: int, margin: int = 32) -> list[tuple[int, int, 
 class RecordPrediction:
     tag_probs: np.ndarray         # [n, T] float32
     boundary_probs: np.ndarray    # [n] float32
-    codepage_log_probs: np.ndarray  # [C], normalised
+    codepage_log_probs: np.ndarray  # [C], normalised; equal among codepages that decode the predicted text alike
 
 def predict_tagged(model: MultiTaskTagger, records, batch_size: int = 64, device='cpu') -> list[RecordPrediction]:
     "Predictions for a list of byte strings (each record as stored, RDW included)."
@@ -144,7 +144,8 @@ def _predict_tagged(model, records, batch_size, device):
         for j, (i, s, e, ks, ke) in enumerate(chunk):
             tag_p[i][ks:ke] = tg[j, ks - s:ke - s]; bnd_p[i][ks:ke] = bd[j, ks - s:ke - s]
             cp_lp[i] += cp[j]
-    cp_lp = cp_lp - np.logaddexp.reduce(cp_lp, axis=1, keepdims=True)
+    text = [tp.argmax(1) == mc.tags.index('TEXT') for tp in tag_p] if 'TEXT' in mc.tags else [None] * len(records)
+    cp_lp = pool_indistinguishable(cp_lp, records, text, mc.codepages)   # only text can tell codepages apart
     return [RecordPrediction(tag_p[i], bnd_p[i], cp_lp[i]) for i in range(len(records))]
 
 # %% ../../nbs/mainframe/36_tagger.ipynb #b1996ad8
