@@ -38,3 +38,33 @@ def test_top_help_lists_every_domain():
     r = subprocess.run([sys.executable, "-c", "from trainbook.core.cli import main; main(['--help'])"], capture_output=True, text=True, timeout=300)
     from trainbook.core.cli import DOMAINS, DOMAIN_HELP
     for d in DOMAINS: assert d in r.stdout and DOMAIN_HELP[d][:30] in r.stdout
+
+
+def _help_texts(parser, path=()):
+    "(command path, text) for every help string and description in the parser tree."
+    import argparse
+    yield path, parser.description
+    for a in parser._actions:
+        yield path, a.help
+        if isinstance(a, argparse._SubParsersAction):
+            for ca in a._choices_actions: yield path, ca.help
+            for name, sp in a.choices.items(): yield from _help_texts(sp, path + (name,))
+
+
+def test_commands_named_in_help_texts_exist():
+    "A help text that sends the reader to `trainbook X --opt` names a command and options that exist (`run` once pointed at `runs --list`)."
+    import argparse, re
+    from trainbook.core.cli import build_parser
+    from trainbook.core.paths import list_pipelines
+    p = build_parser()
+    refs = [(path, m) for path, h in _help_texts(p) for m in re.findall(r"`(trainbook [^`]*)`", h or "")]
+    assert refs, "no help text names a command: this check would pass vacuously"
+    for path, ref in refs:
+        sp = p
+        for w in ref.split()[1:]:
+            subs = [a for a in sp._actions if isinstance(a, argparse._SubParsersAction)]
+            if w.startswith("-"): assert w in sp._option_string_actions, f"help of {' '.join(path)}: `{ref}`: no option {w}"
+            elif subs and w in subs[0].choices: sp = subs[0].choices[w]
+            else: assert not subs, f"help of {' '.join(path)}: `{ref}`: no command {w}"
+    run_help = next(a.help for a in p._subparsers._group_actions[0].choices["run"]._actions if a.dest == "pipeline")
+    assert all(n in run_help for n in list_pipelines()), run_help

@@ -29,7 +29,8 @@ def _parse_param(v: str, name="VALUE"):
         return v
 
 def cmd_run(args) -> int:
-    from trainbook.core.runs import list_pipelines, run_pipeline
+    from trainbook.core.paths import list_pipelines
+    from trainbook.core.runs import run_pipeline
     params = {k: _parse_param(v, k) for k, v in args.param}
     raw = dict(args.param)    # a `str` parameter keeps what was typed (`-p codepage 037` stays '037')
     names = list_pipelines() if args.pipeline == "all" else [args.pipeline]
@@ -88,7 +89,8 @@ def build_parser(domains=None) -> argparse.ArgumentParser:
     p = Parser(prog="trainbook", description="Train, run and inspect trainbook pipelines.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     r = sub.add_parser("run", help="execute a pipeline notebook with papermill into artifacts/runs/")
-    r.add_argument("pipeline", help="pipeline name (see `trainbook runs --list`) or 'all'")
+    from trainbook.core.paths import list_pipelines   # a folder listing: `--help` stays light
+    r.add_argument("pipeline", help=f"one of {', '.join(list_pipelines())}; or 'all'")
     r.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="notebook parameter override; repeatable")
     r.add_argument("--out", default=None, help="run folder (default artifacts/runs/PIPELINE/TIMESTAMP)")
@@ -96,8 +98,9 @@ def build_parser(domains=None) -> argparse.ArgumentParser:
     r.add_argument("-v", "--verbose", action="store_true", help="stream the notebook's output")
     r.set_defaults(func=cmd_run)
     rs = sub.add_parser("runs", help="table of past runs with their headline metrics")
-    rs.add_argument("--root", default=None); rs.add_argument("--pipeline", default=None)
-    rs.add_argument("--last", type=positive_int, default=20)
+    rs.add_argument("--root", default=None, help="the runs folder (default artifacts/runs)")
+    rs.add_argument("--pipeline", default=None, help="only this pipeline's runs")
+    rs.add_argument("--last", type=positive_int, default=20, help="at most this many runs, newest first (default 20)")
     rs.add_argument("--latest", action="store_true", help="only the newest run of each pipeline (the table `run all` ends with)")
     rs.set_defaults(func=cmd_runs)
     d = sub.add_parser("docs", help="build or check the offline docs site")
