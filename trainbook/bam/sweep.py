@@ -197,7 +197,8 @@ def payload_table(rows, baseline_rows, max_bytes: int | None = None) -> list:
 # %% ../../nbs/bam/05_sweep.ipynb #315610b6
 def pareto_plot(report: dict, path=None, title="BAM codecs: payload vs holdout z-MSE"):
     "Scatter of every run and baseline, with the Pareto front; saved to `path` when given."
-    import matplotlib; matplotlib.use("Agg") if path else None
+    # the backend is left alone: switching it to Agg to save a file (as this once did) hid every later figure of the
+    # notebook that ran a sweep; a machine without a display gets Agg from matplotlib itself
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4.5))
     runs = [r for r in report["runs"] if r.get("status") == "ok"]
