@@ -58,3 +58,10 @@ def test_later_phases_train(tiny_encoder, col, tt, key):
     assert np.isfinite(tab.loc["model", key])
     if tt == "regression": assert tab.loc["lexicon_rule", "mae"] < 1e-9
     else: assert tab.loc["lexicon_rule", "macro_f1"] == pytest.approx(1.0)
+
+def test_epoch_lines_follow_logging_epochs(tiny_encoder, capsys):
+    "A line per epoch by default; `logging.epochs=false` (the run report's setting: it held 3,711 of them) prints none."
+    for flag, want in (("true", True), ("false", False)):
+        cfg = load_rebracket_config(overrides=_tiny(tiny_encoder, "model.text_encoder.freeze_layers=-1", f"logging.epochs={flag}"))
+        cross_validate(cfg, verbose=False)
+        assert ("epoch=1 step=" in capsys.readouterr().out) == want, flag

@@ -114,6 +114,7 @@ class LoggingConfig:
     log_every_n_steps: int = field(default=10, metadata=_SIZE)   # accepted for the original's config; the core loop logs one row per epoch (metrics.jsonl)
     metrics: list[str] = field(default_factory=lambda: ["loss", "accuracy", "precision", "recall", "f1"])   # per-epoch validation metrics
     progress: bool = False
+    epochs: bool = True     # a printed line per epoch (the run report turns it off: its curves and metrics.jsonl keep them)
 
     def validate(self):
         check_bounds(self, "logging.")

@@ -71,7 +71,8 @@ def core_train_config(cfg: RebracketConfig, output_dir=None) -> TrainConfig:
                        seed=t.seed, monitor=es.monitor, mode=es.mode, patience=es.patience, min_delta=es.min_delta,
                        output_dir=None if output_dir is None else str(output_dir),
                        checkpoint_every=0 if t.save_best_only else 1,   # save_best_only: false keeps every epoch
-                       log_with="wandb" if cfg.logging.wandb else None, progress=cfg.logging.progress)
+                       log_with="wandb" if cfg.logging.wandb else None, progress=cfg.logging.progress,
+                       log_epochs=cfg.logging.epochs)
 
 def class_weighting(cfg: RebracketConfig, y: np.ndarray, w: np.ndarray, n_classes=None):
     "`pos_weight` for binary (auto = weighted n_neg / n_pos) or balanced class weights for multi-class."
