@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['PAD_ID', 'COMBINE_GRID', 'CodepageClassifier', 'encode_batch', 'windows', 'LabelledRecords', 'synthetic_records',
            'parse_dataset_spec', 'real_records', 'record_log_probs', 'CodepagePredictor', 'fit_combination',
-           'evaluate_codepage', 'method_metrics', 'heuristic_file_codepage', 'file_vote', 'build_training_data',
-           'build_eval_sets', 'fit_text_model', 'set_report', 'train_codepage_model', 'load_codepage_model',
-           'load_codepage_predictor', 'predict_codepage', 'predict_file_codepage']
+           'tie_credit', 'evaluate_codepage', 'method_metrics', 'heuristic_file_codepage', 'file_vote',
+           'build_training_data', 'build_eval_sets', 'fit_text_model', 'set_report', 'train_codepage_model',
+           'load_codepage_model', 'load_codepage_predictor', 'predict_codepage', 'predict_file_codepage']
 
 # %% ../../nbs/mainframe/20_codepage.ipynb #b608a887
 import dataclasses, json, time
@@ -173,19 +173,30 @@ def fit_combination(lp, ll, labels, codepages, mode: str = "auto") -> tuple[floa
     return wc, wl, nll
 
 # %% ../../nbs/mainframe/20_codepage.ipynb #43cc53e4
-def evaluate_codepage(pred_cps, confidences, data: LabelledRecords, codepages) -> dict:
-    "Accuracy by evidence level, mean confidence on evidence-free records, confusion matrix (NaN where a set has no such records)."
+def tie_credit(scores, labels, codepages) -> np.ndarray:
+    """Per record, the share of a right answer when a tie is broken at random: 1/k when the true codepage is one of the
+    k best-scored (`scores`: `[n, C]` log-probabilities or counts over `codepages`), else 0. An argmax breaks ties
+    towards the first codepage, cp037: on a file that is cp037, a model that cannot tell would look always right."""
+    s = np.asarray(scores, dtype=float).reshape(len(labels), len(codepages))
+    best = s >= s.max(1, keepdims=True) - 1e-9
+    idx = np.array([list(codepages).index(c) for c in labels], dtype=np.int64)
+    return best[np.arange(len(idx)), idx] / best.sum(1)
+
+def evaluate_codepage(pred_cps, confidences, data: LabelledRecords, codepages, credit=None) -> dict:
+    """Accuracy by evidence level, mean confidence on evidence-free records, confusion matrix (NaN where a set has no
+    such records). `credit`: per record, how right the answer is (`tie_credit`); default 1 where `pred_cps` is the label."""
     from trainbook.core.metrics import classification_summary
     pred, conf = np.asarray(pred_cps), np.asarray(confidences, dtype=float)
     true, ev = np.asarray(data.labels), np.asarray(data.evidence)
+    hit = (pred == true).astype(float) if credit is None else np.asarray(credit, dtype=float)
     out = {"n": len(true)}
     for level in ("full", "partial", "none"):
         sel = ev == level
         out[f"n_{level}"] = int(sel.sum())
-        out[f"acc_{level}"] = float((pred[sel] == true[sel]).mean()) if sel.any() else float("nan")
+        out[f"acc_{level}"] = float(hit[sel].mean()) if sel.any() else float("nan")
         out[f"mean_conf_{level}"] = float(conf[sel].mean()) if sel.any() else float("nan")
     out["acc_evidence"] = out["acc_full"]
-    out["acc_all"] = float((pred == true).mean()) if len(true) else float("nan")
+    out["acc_all"] = float(hit.mean()) if len(true) else float("nan")
     out["summary_evidence"] = classification_summary(true[ev == "full"], pred[ev == "full"], labels=list(codepages))
     return out
 

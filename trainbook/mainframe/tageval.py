@@ -9,7 +9,7 @@ __all__ = ['hidden_start_stats', 'file_predictions', 'evaluate_set']
 import time
 import numpy as np
 from ..core.config import to_dict
-from .codecs import printable_ratio_codepage
+from .codecs import printable_counts, printable_ratio_codepage
 from .fields import PAD
 from .spans import BLANK, _DIGIT, _starts, _header_len, heuristic_tag, tagging_metrics
 from .segments import DecodeConfig, decode_many, predicted_labels
@@ -66,7 +66,7 @@ def evaluate_set(model, recs: list, batch_size: int = 128, device='cpu', decode=
     `layout`: a held-out layout's records stand for one dump); `model_alone` reads every record alone;
     `model_argmax` is the plain per-byte reading (threshold 0.5) of the file reading."""
     dc = decode or getattr(model, 'decode', None) or DecodeConfig()
-    from trainbook.mainframe.codepage import LabelledRecords, evaluate_codepage
+    from trainbook.mainframe.codepage import LabelledRecords, evaluate_codepage, tie_credit
     t0 = time.time()
     alone = predict_tagged(model, [r.data for r in recs], batch_size, device)
     preds = file_predictions(model, alone, recs)
@@ -83,10 +83,14 @@ def evaluate_set(model, recs: list, batch_size: int = 128, device='cpu', decode=
     lr = LabelledRecords([r.data for r in recs], [r.codepage for r in recs], [r.evidence for r in recs], [r.group for r in recs])
     cp_pred = [cps[int(p.codepage_log_probs.argmax())] for p in preds]
     cp_conf = [float(np.exp(p.codepage_log_probs.max())) for p in preds]
-    heur_cp = printable_ratio_codepage([r.data[_header_len(r):] for r in recs], cps)
+    payloads = [r.data[_header_len(r):] for r in recs]
+    heur_cp = printable_ratio_codepage(payloads, cps)
+    # ties (a record whose text tells nothing) earn 1/k: both methods break them towards cp037, the real files' codepage
+    credit = tie_credit(np.array([p.codepage_log_probs for p in preds]).reshape(len(recs), len(cps)), lr.labels, cps)
+    heur_credit = tie_credit(np.array([printable_counts(b, cps) for b in payloads]).reshape(len(recs), len(cps)), lr.labels, cps)
     return {"n_records": len(recs), "records_per_second": len(recs) / max(secs, 1e-9),
             "hidden": hidden_start_stats(recs, model_pred), "model": tagging_metrics(gold, model_pred), "model_payload": tagging_metrics(gold, model_pred, header_free=True),
             "model_alone": tagging_metrics(gold, alone_pred), "model_argmax": tagging_metrics(gold, argmax_pred), "decode": to_dict(dc),
             "heuristic": tagging_metrics(gold, heur_pred), "heuristic_payload": tagging_metrics(gold, heur_pred, header_free=True),
-            "codepage_model": evaluate_codepage(cp_pred, cp_conf, lr, cps),
-            "codepage_heuristic": evaluate_codepage([c for c, _ in heur_cp], [p for _, p in heur_cp], lr, cps)}
+            "codepage_model": evaluate_codepage(cp_pred, cp_conf, lr, cps, credit),
+            "codepage_heuristic": evaluate_codepage([c for c, _ in heur_cp], [p for _, p in heur_cp], lr, cps, heur_credit)}
