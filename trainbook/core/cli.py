@@ -9,6 +9,7 @@ __all__ = ['DOMAINS', 'DOMAIN_HELP', 'cmd_run', 'cmd_runs', 'cmd_docs_build', 'c
 # %% ../../nbs/core/09_cli.ipynb #f8233260
 import argparse, importlib, os, signal, sys, threading
 from .errors import DataError, UserError
+from .paths import list_pipelines   # a folder listing: `--help` stays light
 from .safeio import loads_yaml, positive_int
 
 DOMAINS = ["mainframe", "bam", "text", "resource", "rebracket"]
@@ -29,7 +30,6 @@ def _parse_param(v: str, name="VALUE"):
         return v
 
 def cmd_run(args) -> int:
-    from trainbook.core.paths import list_pipelines
     from trainbook.core.runs import run_pipeline
     params = {k: _parse_param(v, k) for k, v in args.param}
     raw = dict(args.param)    # a `str` parameter keeps what was typed (`-p codepage 037` stays '037')
@@ -89,7 +89,6 @@ def build_parser(domains=None) -> argparse.ArgumentParser:
     p = Parser(prog="trainbook", description="Train, run and inspect trainbook pipelines.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     r = sub.add_parser("run", help="execute a pipeline notebook with papermill into artifacts/runs/")
-    from trainbook.core.paths import list_pipelines   # a folder listing: `--help` stays light
     r.add_argument("pipeline", help=f"one of {', '.join(list_pipelines())}; or 'all'")
     r.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="notebook parameter override; repeatable")

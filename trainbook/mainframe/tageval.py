@@ -81,12 +81,12 @@ def evaluate_set(model, recs: list, batch_size: int = 128, device='cpu', decode=
     cps = model.cfg.codepages
     # the codepage is judged on the payload's text: RDW bytes carry no evidence
     lr = LabelledRecords([r.data for r in recs], [r.codepage for r in recs], [r.evidence for r in recs], [r.group for r in recs])
-    cp_pred = [cps[int(p.codepage_log_probs.argmax())] for p in preds]
-    cp_conf = [float(np.exp(p.codepage_log_probs.max())) for p in preds]
+    lp = np.array([p.codepage_log_probs for p in preds]).reshape(len(recs), len(cps))
+    cp_pred, cp_conf = [cps[i] for i in lp.argmax(1)], np.exp(lp.max(1))
     payloads = [r.data[_header_len(r):] for r in recs]
     heur_cp = printable_ratio_codepage(payloads, cps)
     # ties (a record whose text tells nothing) earn 1/k: both methods break them towards cp037, the real files' codepage
-    credit = tie_credit(np.array([p.codepage_log_probs for p in preds]).reshape(len(recs), len(cps)), lr.labels, cps)
+    credit = tie_credit(lp, lr.labels, cps)
     heur_credit = tie_credit(np.array([printable_counts(b, cps) for b in payloads]).reshape(len(recs), len(cps)), lr.labels, cps)
     return {"n_records": len(recs), "records_per_second": len(recs) / max(secs, 1e-9),
             "hidden": hidden_start_stats(recs, model_pred), "model": tagging_metrics(gold, model_pred), "model_payload": tagging_metrics(gold, model_pred, header_free=True),
