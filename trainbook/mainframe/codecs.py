@@ -7,7 +7,7 @@ __all__ = ['CODEPAGES', 'CODEPAGE_INDEX', 'DEFAULT_CODEPAGE', 'IBM_CP1047_NEWLIN
            'EVIDENCE_BYTES', 'EVIDENCE_BYTE_MASK', 'EVIDENCE_CHARS', 'NEUTRAL_CHARS', 'PRINTABLE_BY_CODEPAGE',
            'COBRIX_CP273_DIFFERENCES', 'normalize_codepage', 'decode', 'encode', 'can_encode', 'pairwise_differences',
            'evidence_mask', 'codepage_candidates', 'evidence_level', 'has_codepage_evidence', 'pool_indistinguishable',
-           'printable_counts', 'printable_ratio_codepage', 'cobrix_render']
+           'printable_count_matrix', 'printable_ratio_codepage', 'cobrix_render']
 
 # %% ../../nbs/mainframe/00_codecs.ipynb #31e32187
 import codecs, encodings.cp037, encodings.cp273, encodings.cp500, math, string, unicodedata
@@ -127,21 +127,20 @@ def pool_indistinguishable(log_probs, records, masks, codepages: Sequence[str] =
 PRINTABLE_BY_CODEPAGE: dict[str, np.ndarray] = {
     cp: np.array([c in string.printable for c in DECODING_TABLES[cp]], dtype=bool) for cp in CODEPAGES}
 
-def printable_counts(record: bytes, codepages: Sequence[str] = CODEPAGES) -> np.ndarray:
-    "Number of ASCII-printable characters in the decode of `record` under each codepage."
-    b = np.frombuffer(bytes(record), dtype=np.uint8)
-    return np.array([PRINTABLE_BY_CODEPAGE[cp][b].sum() for cp in codepages], dtype=np.int64)
+def printable_count_matrix(records: Iterable[bytes], codepages: Sequence[str] = CODEPAGES) -> np.ndarray:
+    "`[n_records, n_codepages]`: the number of ASCII-printable characters in each record's decode under each codepage."
+    table = np.stack([PRINTABLE_BY_CODEPAGE[normalize_codepage(c)] for c in codepages])   # [C, 256]
+    # a record at a time: as fast here as one pass over the concatenation, and memory stays one record's
+    return np.array([table[:, np.frombuffer(bytes(r), dtype=np.uint8)].sum(1) for r in records], dtype=np.int64).reshape(-1, len(table))
 
-def printable_ratio_codepage(records: Iterable[bytes], codepages: Sequence[str] = CODEPAGES) -> list[tuple[str, float]]:
-    "Baseline: per record, the codepage whose decode has the most ASCII-printable characters (ties -> first, cp037) and a softmax confidence."
+def printable_ratio_codepage(records: Iterable[bytes], codepages: Sequence[str] = CODEPAGES, counts=None) -> list[tuple[str, float]]:
+    """Baseline: per record, the codepage whose decode has the most ASCII-printable characters (ties -> first, cp037) and a
+    softmax confidence. `counts`: the records' `printable_count_matrix`, where the caller has it already."""
     codepages = [normalize_codepage(c) for c in codepages]
-    out = []
-    for rec in records:
-        counts = printable_counts(rec, codepages).astype(np.float64)
-        p = np.exp(counts - counts.max()); p /= p.sum()
-        best = int(np.argmax(counts))  # argmax returns the first maximum: ties go to codepages[0]
-        out.append((codepages[best], float(p[best])))
-    return out
+    c = (printable_count_matrix(records, codepages) if counts is None else np.asarray(counts)).astype(np.float64)
+    p = np.exp(c - c.max(1, keepdims=True)); p /= p.sum(1, keepdims=True)
+    best = c.argmax(1)  # argmax returns the first maximum: ties go to codepages[0]
+    return [(codepages[b], float(p[i, b])) for i, b in enumerate(best)]
 
 # %% ../../nbs/mainframe/00_codecs.ipynb #a930ba0c
 COBRIX_CP273_DIFFERENCES = {0xBC: ('\u203e', '\u00af')}

@@ -21,7 +21,7 @@ from ..core.artifacts import check_checkpoint, check_state_dict, load_torch, sav
 from ..core.config import to_dict, from_dict
 from ..core.errors import CheckpointError, DataError, UserError
 from ..core.train import TrainConfig, fit
-from .codecs import CODEPAGES, evidence_level, normalize_codepage, printable_counts, printable_ratio_codepage
+from .codecs import CODEPAGES, evidence_level, normalize_codepage, printable_count_matrix, printable_ratio_codepage
 from .charlm import CharNgramLM, codepage_posterior, file_log_likelihoods
 from .natural import file_candidates, record_ceiling
 from .codepage_config import CodepageModelConfig, CodepageTrainingConfig, _default_train
@@ -212,7 +212,7 @@ def method_metrics(pred_cps, confidences, data: LabelledRecords, codepages, ceil
 
 def heuristic_file_codepage(records, codepages=CODEPAGES) -> str:
     "The printable-ratio heuristic on a whole file: the codepage with the most printable characters over all records (ties → first)."
-    return list(codepages)[int(np.argmax(sum(printable_counts(r, codepages) for r in records)))]
+    return list(codepages)[int(np.argmax(printable_count_matrix(records, codepages).sum(0)))]
 
 def file_vote(lp: np.ndarray, codepages) -> dict:
     "`infer.CodepageVote` over the per-record log-probabilities `lp` (`[n_records, n_codepages]`) of one file."

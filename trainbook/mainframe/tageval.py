@@ -9,7 +9,7 @@ __all__ = ['hidden_start_stats', 'file_predictions', 'evaluate_set']
 import time
 import numpy as np
 from ..core.config import to_dict
-from .codecs import printable_counts, printable_ratio_codepage
+from .codecs import printable_count_matrix, printable_ratio_codepage
 from .fields import PAD
 from .spans import BLANK, _DIGIT, _starts, _header_len, heuristic_tag, tagging_metrics
 from .segments import DecodeConfig, decode_many, predicted_labels
@@ -84,10 +84,11 @@ def evaluate_set(model, recs: list, batch_size: int = 128, device='cpu', decode=
     lp = np.array([p.codepage_log_probs for p in preds]).reshape(len(recs), len(cps))
     cp_pred, cp_conf = [cps[i] for i in lp.argmax(1)], np.exp(lp.max(1))
     payloads = [r.data[_header_len(r):] for r in recs]
-    heur_cp = printable_ratio_codepage(payloads, cps)
+    counts = printable_count_matrix(payloads, cps)   # the heuristic's scores: its pick and its ties
+    heur_cp = printable_ratio_codepage(payloads, cps, counts=counts)
     # ties (a record whose text tells nothing) earn 1/k: both methods break them towards cp037, the real files' codepage
     credit = tie_credit(lp, lr.labels, cps)
-    heur_credit = tie_credit(np.array([printable_counts(b, cps) for b in payloads]).reshape(len(recs), len(cps)), lr.labels, cps)
+    heur_credit = tie_credit(counts, lr.labels, cps)
     return {"n_records": len(recs), "records_per_second": len(recs) / max(secs, 1e-9),
             "hidden": hidden_start_stats(recs, model_pred), "model": tagging_metrics(gold, model_pred), "model_payload": tagging_metrics(gold, model_pred, header_free=True),
             "model_alone": tagging_metrics(gold, alone_pred), "model_argmax": tagging_metrics(gold, argmax_pred), "decode": to_dict(dc),
