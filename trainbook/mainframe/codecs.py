@@ -133,7 +133,7 @@ def printable_count_matrix(records: Iterable[bytes], codepages: Sequence[str] = 
     # a record at a time: as fast here as one pass over the concatenation, and memory stays one record's
     return np.array([table[:, np.frombuffer(bytes(r), dtype=np.uint8)].sum(1) for r in records], dtype=np.int64).reshape(-1, len(table))
 
-def printable_ratio_codepage(records: Iterable[bytes], codepages: Sequence[str] = CODEPAGES, counts=None) -> list[tuple[str, float]]:
+def printable_ratio_codepage(records: Iterable[bytes], codepages: Sequence[str] = CODEPAGES, counts: np.ndarray | None = None) -> list[tuple[str, float]]:
     """Baseline: per record, the codepage whose decode has the most ASCII-printable characters (ties -> first, cp037) and a
     softmax confidence. `counts`: the records' `printable_count_matrix`, where the caller has it already."""
     codepages = [normalize_codepage(c) for c in codepages]
