@@ -4,7 +4,8 @@
   "Label not N is present" the text one's).
 - Its figures as images: nothing a run calls may take matplotlib off the notebook's inline backend. The rebracket
   notebook and `bam.sweep.pareto_plot` once switched it to Agg, and their reports then showed `<Figure size ...>`
-  text or nothing at all where the confusion matrices, training curves and Pareto fronts belong."""
+  text or nothing at all where the confusion matrices, training curves and Pareto fronts belong.
+- No kernel log lines on the terminal of the one who runs it."""
 import os, re, subprocess, sys
 import nbformat
 import pytest
@@ -25,6 +26,9 @@ def test_quick_report_has_its_figures_and_no_warning_box(name, tmp_path):
                         "run", name, "--quick", "--out", str(out)],
                        capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    # the kernel's own log lines reach the user's terminal: over TCP, ipykernel 7 warned on every run that its
+    # traffic goes unencrypted; runs now talk to it over IPC sockets in a private folder
+    assert "IPKernelApp" not in r.stderr and "without encryption" not in r.stderr, r.stderr[-2000:]
     html = (out / "report.html").read_text()
     # nbconvert marks a stderr stream output with this mime type; the stylesheet mentions it once, in brackets
     boxes = re.findall(r'<div[^>]*data-mime-type="application/vnd\.jupyter\.stderr"[^>]*>(.*?)</div>', html, re.S)

@@ -4,11 +4,12 @@
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'resolve_out_dir', 'save_run_metrics', 'run_params', 'notebook_params', 'check_params',
-           'check_param_types', 'cuda_available', 'resolve_device', 'bf16_fast', 'resolve_precision', 'run_pipeline',
-           'headline', 'run_metrics', 'list_runs', 'last_seconds', 'runs_table', 'format_runs', 'run_all']
+           'check_param_types', 'cuda_available', 'resolve_device', 'bf16_fast', 'resolve_precision', 'kernel_over_ipc',
+           'run_pipeline', 'headline', 'run_metrics', 'list_runs', 'last_seconds', 'time_left', 'runs_table',
+           'format_runs', 'run_all']
 
 # %% ../../nbs/core/07_runs.ipynb #27a952a5
-import ast, datetime, math, os, sys, tempfile, time
+import ast, contextlib, datetime, math, os, sys, tempfile, time
 from pathlib import Path
 from .artifacts import read_json, write_json, write_manifest
 from .errors import UserError
@@ -161,6 +162,16 @@ def _reported_device(out):
     try: return read_json(Path(out) / "metrics.json", "run_metrics")["metrics"].get("device")
     except (UserError, KeyError): return None
 
+@contextlib.contextmanager
+def kernel_over_ipc():
+    """papermill's keyword arguments for a kernel that talks to us over IPC sockets in a private folder of its own,
+    removed afterwards. Over TCP (the default) ipykernel 7 warns on every run, on the user's terminal, that the
+    kernel's traffic goes unencrypted. Windows has no IPC transport: there, nothing changes."""
+    if sys.platform == "win32": yield {}; return
+    from traitlets.config import Config
+    with tempfile.TemporaryDirectory(prefix="trainbook-kernel-") as d:   # a short path: a socket's is limited
+        yield {"config": Config({"KernelManager": {"transport": "ipc", "ip": str(Path(d) / "kernel")}})}
+
 def run_pipeline(name: str, params: dict | None = None, out=None, quick: bool = False,
                  kernel_name: str | None = None, log_output: bool = False, raw: dict | None = None, on_start=None) -> dict:
     """Execute pipeline `name` with papermill into a run folder; returns the `run.json` record. `raw`: the `-p` values as
@@ -189,9 +200,10 @@ def run_pipeline(name: str, params: dict | None = None, out=None, quick: bool = 
     executed = out / f"{name}.ipynb"
     t0, status, error = time.time(), "ok", None
     try:
-        pm.execute_notebook(str(nb), str(executed), parameters=params, cwd=str(nb.parent),
-                            kernel_name=kernel_name or "python3", language="python", progress_bar=False,
-                            log_output=log_output, stdout_file=None if log_output else None)
+        with kernel_over_ipc() as transport:
+            pm.execute_notebook(str(nb), str(executed), parameters=params, cwd=str(nb.parent),
+                                kernel_name=kernel_name or "python3", language="python", progress_bar=False,
+                                log_output=log_output, **transport)
     except pm.PapermillExecutionError as e:
         status, error = "failed", f"{e.ename}: {e.evalue}"
     except Exception as e:   # kernel died, notebook unreadable, ...
@@ -267,6 +279,13 @@ def last_seconds(name: str, root=None) -> float | None:
         if rec.get("status") == "ok": return float(rec["seconds"])
     return None
 
+def time_left(estimates) -> str:
+    "How long the pipelines still to run should take, from `estimates` (each one's last wall time, None: never run here)."
+    known = [s for s in estimates if s is not None]; new = len(estimates) - len(known)
+    if not estimates: return "nothing left"
+    if not new: return f"about {_fmt_s(sum(known))} left"
+    return f"{new} never run here, so not timed" + (f"; about {_fmt_s(sum(known))} left for the other {len(known)}" if known else "")
+
 def runs_table(records: list):
     "The `trainbook runs` table for the run records `records` (what `run_pipeline` returned)."
     import pandas as pd
@@ -287,18 +306,14 @@ def run_all(names=None, params=None, quick=False, log_output=False, echo=print, 
     est = {n: last_seconds(n, root) for n in names}
     t0, records = time.time(), []
     for i, name in enumerate(names, 1):
-        left = [est[n] for n in names[i - 1:]]
-        guess = _fmt_s(sum(s for s in left if s is not None)) + ("" if all(s is not None for s in left) else " + pipelines never run before")
         echo(f"[{i}/{len(names)}] {name}: started at {datetime.datetime.now():%H:%M:%S}, {_fmt_s(time.time() - t0)} so far, "
-             f"about {guess} left", flush=True)
+             f"{time_left([est[n] for n in names[i - 1:]])}", flush=True)
         rec = run(name, params, quick=quick, log_output=log_output)
         records.append(rec)
         m, keys = run_metrics(rec["out_dir"])
-        left = [est[n] for n in names[i:]]
-        guess = _fmt_s(sum(s for s in left if s is not None)) + ("" if all(s is not None for s in left) else " + pipelines never run before")
         echo(f"[{i}/{len(names)}] {name}: {rec['status']} in {_fmt_s(rec['seconds'])} on {rec.get('device')}"
              + (f", {headline(m, keys=keys)}" if m else "") + (f", error: {rec['error']}" if rec.get("error") else "")
-             + f" -> {rec['out_dir']}/report.html; {_fmt_s(time.time() - t0)} so far, about {guess if i < len(names) else '0 s'} left", flush=True)
+             + f" -> {rec['out_dir']}/report.html; {_fmt_s(time.time() - t0)} so far, {time_left([est[n] for n in names[i:]])}", flush=True)
     echo(f"all {len(names)} pipelines in {_fmt_s(time.time() - t0)} ({sum(r['status'] != 'ok' for r in records)} failed):", flush=True)
     if records: echo(format_runs(runs_table(records)), flush=True)
     bad = [f"{r['pipeline']} ({r['error']})" for r in records if r["status"] != "ok"]
