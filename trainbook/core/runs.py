@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'resolve_out_dir', 'save_run_metrics', 'run_params', 'notebook_params', 'check_params',
-           'check_param_types', 'cuda_available', 'resolve_device', 'bf16_fast', 'resolve_precision', 'kernel_over_ipc',
+           'check_param_types', 'cuda_available', 'resolve_device', 'bf16_fast', 'resolve_precision', 'pipeline_kernel',
            'run_pipeline', 'headline', 'run_metrics', 'list_runs', 'last_seconds', 'time_left', 'runs_table',
            'format_runs', 'run_all']
 
@@ -163,14 +163,19 @@ def _reported_device(out):
     except (UserError, KeyError): return None
 
 @contextlib.contextmanager
-def kernel_over_ipc():
-    """papermill's keyword arguments for a kernel that talks to us over IPC sockets in a private folder of its own,
-    removed afterwards. Over TCP (the default) ipykernel 7 warns on every run, on the user's terminal, that the
-    kernel's traffic goes unencrypted. Windows has no IPC transport: there, nothing changes."""
-    if sys.platform == "win32": yield {}; return
+def pipeline_kernel():
+    """papermill's keyword arguments for a pipeline's kernel, which keep the kernel's own log lines off the user's
+    terminal (what the notebook prints or raises is in the executed notebook either way):
+    - it talks to us over IPC sockets in a private folder of its own, removed afterwards: over TCP (the default)
+      ipykernel 7 warns on every run that the kernel's traffic goes unencrypted. Windows has no IPC: TCP there.
+    - its log shows only critical lines: jupyter_client interrupts a kernel before shutting it down, and an interrupt
+      that lands while the last reply is still being sent logs "ERROR | KeyboardInterrupt caught in kernel" after a
+      run that went fine (seen under load)."""
+    quiet = {"extra_arguments": ["--IPKernelApp.log_level=CRITICAL"]}
+    if sys.platform == "win32": yield quiet; return
     from traitlets.config import Config
     with tempfile.TemporaryDirectory(prefix="trainbook-kernel-") as d:   # a short path: a socket's is limited
-        yield {"config": Config({"KernelManager": {"transport": "ipc", "ip": str(Path(d) / "kernel")}})}
+        yield {**quiet, "config": Config({"KernelManager": {"transport": "ipc", "ip": str(Path(d) / "kernel")}})}
 
 def run_pipeline(name: str, params: dict | None = None, out=None, quick: bool = False,
                  kernel_name: str | None = None, log_output: bool = False, raw: dict | None = None, on_start=None) -> dict:
@@ -200,10 +205,10 @@ def run_pipeline(name: str, params: dict | None = None, out=None, quick: bool = 
     executed = out / f"{name}.ipynb"
     t0, status, error = time.time(), "ok", None
     try:
-        with kernel_over_ipc() as transport:
+        with pipeline_kernel() as kernel:
             pm.execute_notebook(str(nb), str(executed), parameters=params, cwd=str(nb.parent),
                                 kernel_name=kernel_name or "python3", language="python", progress_bar=False,
-                                log_output=log_output, **transport)
+                                log_output=log_output, **kernel)
     except pm.PapermillExecutionError as e:
         status, error = "failed", f"{e.ename}: {e.evalue}"
     except Exception as e:   # kernel died, notebook unreadable, ...
