@@ -32,7 +32,7 @@ def test_heldout_configurations_never_train_labels(table):
         assert not np.isin(sets[split][1].label, held).any(), split
     assert np.isin(sets["test_heldout"][1].label, held).all()
     # wording: validation (the epoch choice) is in training phrasings; no test phrasing is trained or validated on
-    phr = {s: {p for t in TASK_PHRASES for p in task_phrases(t, s)} for s in ("train", "test", "unseen", "unseen2")}
+    phr = {s: {p for t in TASK_PHRASES for p in task_phrases(t, s)} for s in PHRASE_SPLITS}
     assert set(sets["val"][1].task) <= phr["train"] and set(sets["train"][1].task) <= phr["train"]
     for split, kind in (("test", "test"), ("test_heldout", "test"), ("test_unseen", "unseen"), ("test_unseen2", "unseen2")):
         assert set(sets[split][1].task) <= phr[kind] and not set(sets[split][1].task) & phr["train"], split

@@ -449,8 +449,8 @@ SECOND_UNSEEN_AUTHOR_PHRASES = {
 }
 
 # %% ../../nbs/resource/55_phrasings.ipynb #55a0000a
-PHRASE_SPLITS = ("train", "test", "unseen", "unseen2")
 _UNSEEN = {"unseen": UNSEEN_AUTHOR_PHRASES, "unseen2": SECOND_UNSEEN_AUTHOR_PHRASES}
+PHRASE_SPLITS = ("train", "test", *_UNSEEN)
 
 def task_phrases(tool: str, split: str = "train") -> list:
     """The task phrasings of `tool`'s requests in `split`: `train` (`TASK_PHRASES`' first four, then
