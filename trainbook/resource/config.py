@@ -96,6 +96,8 @@ class DecoderConfig:
     pair_hidden: int = field(default=64, metadata=_SIZE)
     feas_weight: float = field(default=1.0, metadata=_COUNT)
     task_dim: int = field(default=384, metadata=_COUNT)           # >0: the tool is the nearest mean task vector of the training requests (first task_dim inputs)
+    tool_encoder_rounds: int = field(default=20, metadata=_COUNT) # SetFit pair rounds per training phrasing fine-tuning MiniLM for the tool choice; 0: frozen MiniLM
+    tool_head: Literal["logistic", "means"] = "logistic"        # the tool choice over those vectors: logistic regression, or cosine to the class means
     seed: int = field(default=0, metadata=_COUNT)
     device: str = "cpu"
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 from ..core.errors import DataError
+from ..core.metrics import cluster_bootstrap_interval
 from .data import ConfigTable, INPUT_SIZES
 from .phrasings import task_phrases
 
@@ -179,6 +180,9 @@ def decoder_scores(table: ConfigTable, reqs: pd.DataFrame, pred_tools, pred_cfgs
     some, none = label >= 0, label < 0
     ex = fits & some
     right = np.array([p == t for p, t in zip(pred_tools, reqs.tool)], bool)
+    phrasing = reqs.task.to_numpy()
+    tool_right_per_phrasing = pd.Series(right).groupby(phrasing).all()
+    low, high = cluster_bootstrap_interval(fits[some], phrasing[some])
     return {"tool_acc": float(right.mean()),
             "exact": float(np.mean(pred == label)),
             "feasible_rate": float(fits[some].mean()) if some.any() else float("nan"),
@@ -187,4 +191,7 @@ def decoder_scores(table: ConfigTable, reqs: pd.DataFrame, pred_tools, pred_cfgs
             "silent_infeasible": float(((pred >= 0) & ~fits).mean()),
             # the configuration choice alone: requests whose tool was chosen right
             "exact_right_tool": float((pred == label)[right].mean()) if right.any() else float("nan"),
-            "feasible_right_tool": float(fits[some & right].mean()) if (some & right).any() else float("nan")}
+            "feasible_right_tool": float(fits[some & right].mean()) if (some & right).any() else float("nan"),
+            # requests share phrasings, so the feasible rate's interval resamples phrasings, not requests
+            "feasible_low": low, "feasible_high": high,
+            "phrasings": len(tool_right_per_phrasing), "phrasings_tool_right": int(tool_right_per_phrasing.sum())}

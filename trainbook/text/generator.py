@@ -235,16 +235,11 @@ def generate_summaries(model, tok, texts, cfg: GeneratorConfig | None = None) ->
 # %% ../../nbs/text/25_generator.ipynb #8706a9b0
 def save_generator(model, tok, cfg: GeneratorConfig, folder) -> Path:
     "Adapter (LoRA) or full weights + tokenizer + `generator.json` into `folder`, atomically (temp folder, rename)."
-    from trainbook.core.artifacts import write_json
-    folder = Path(folder); folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    from trainbook.core.artifacts import atomic_folder, write_json
+    folder = Path(folder)
+    with atomic_folder(folder) as tmp:
         model.save_pretrained(str(tmp)); tok.save_pretrained(str(tmp))
         write_json(tmp / "generator.json", {"config": dataclasses.asdict(cfg), "lora": hasattr(model, "peft_config")}, schema="text_generator")
-        if folder.exists(): shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
     return folder
 
 def load_saved_generator(folder, device: str = "cpu"):
