@@ -256,14 +256,17 @@ def decoder_datasets(table: ConfigTable, normalizer, cfg: DecoderConfig, task_en
     vecs = dict(zip(tasks, (task_encoder or minilm_embeddings)(tasks)))
     return held, {k: (request_features(table, normalizer, r.text, vecs), r) for k, r in reqs.items()}
 
+def _distinct_phrasings(table: ConfigTable, x, reqs, task_dim):
+    "`(vectors [n, task_dim], tool ids [n])` of the distinct phrasings among `reqs`, each once however many requests use it."
+    names = {n: i for i, n in enumerate(table.tool_names)}
+    first = ~reqs.task.duplicated().to_numpy()
+    return x[torch.from_numpy(first), :task_dim], torch.tensor([names[n] for n in reqs.tool])[first]
+
 def tool_prototypes(table: ConfigTable, x, reqs, task_dim):
     """[T, task_dim]: mean vector of each tool's distinct training phrasings (nearest-class-mean tool choice).
     Each phrasing counts once, however many requests happen to use it."""
-    names = {n: i for i, n in enumerate(table.tool_names)}
-    first = ~reqs.task.duplicated().to_numpy()
-    t = torch.tensor([names[n] for n in reqs.tool])[first]
-    xs = x[torch.from_numpy(first)]
-    return torch.stack([xs[t == i, :task_dim].mean(0) if (t == i).any() else torch.zeros(task_dim) for i in range(len(names))])
+    xs, t = _distinct_phrasings(table, x, reqs, task_dim)
+    return torch.stack([xs[t == i].mean(0) if (t == i).any() else torch.zeros(task_dim) for i in range(len(table.tool_names))])
 
 TOOL_HEADS = typing.get_args(DecoderConfig.__dataclass_fields__["tool_head"].type)   # ("logistic", "means")
 
@@ -276,10 +279,8 @@ def tool_readout(table: ConfigTable, x, reqs, task_dim, head: str = "logistic"):
     T = len(table.tool_names)
     if head == "means": return 20 * nn.functional.normalize(tool_prototypes(table, x, reqs, task_dim), dim=-1), torch.zeros(T)
     if head != "logistic": raise UserError(f"unknown tool head {head!r}; expected one of {TOOL_HEADS}")
-    names = {n: i for i, n in enumerate(table.tool_names)}
-    first = ~reqs.task.duplicated().to_numpy()
-    v = nn.functional.normalize(x[torch.from_numpy(first), :task_dim], dim=-1).numpy()
-    y = np.array([names[n] for n in reqs.tool])[first]
+    xs, t = _distinct_phrasings(table, x, reqs, task_dim)
+    v, y = nn.functional.normalize(xs, dim=-1).numpy(), t.numpy()
     W, b = torch.zeros(T, task_dim), torch.full((T,), -1e4)
     if len(np.unique(y)) == 1: b[int(y[0])] = 0.0; return W, b          # one tool seen: the only choice
     lr = LogisticRegression(max_iter=2000).fit(v, y)
