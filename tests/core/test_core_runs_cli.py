@@ -37,6 +37,8 @@ def test_run_writes_notebook_report_metrics_manifest(env, tmp_path):
     names = {p.name for p in run.iterdir()}
     assert {"good.ipynb", "report.html", "metrics.json", "run.json", "manifest.json", "model.pt"} <= names
     assert json.loads((run / "metrics.json").read_text())["metrics"] == {"accuracy": 0.75}
+    machine = json.loads((run / "run.json").read_text())["machine"]    # what the numbers depend on beyond code and seed
+    assert machine["cpus"] >= 1 and machine["torch"] and machine["cpu_capability"]
     html = (run / "report.html").read_text()
     assert "ACCURACY 0.75" in html and "save_run_metrics" not in html      # outputs shown, code hidden
     assert "PosixPath" not in html            # the last call, save_run_metrics, leaves no stray value under the report
@@ -126,3 +128,47 @@ def test_run_all_prints_an_overview_and_the_table(env, tmp_path):
     table = "\n".join(lines[[i for i, l in enumerate(lines) if l.startswith("all 2 pipelines")][0] + 1:])
     assert "pipeline" in table and "good" in table and "bad" in table and "report" in table
     assert "the data is not there" in r.stderr
+
+
+def test_check_cells_refuse_a_value_before_the_run_and_run_again_inside(env, tmp_path):
+    # a cell tagged `check` builds the config from the parameters: `trainbook run` executes it before the run folder
+    # exists (a bound it breaks: exit 2, one line, nothing left), and the notebook runs it again as its own code
+    pipes = Path(env["TRAINBOOK_PIPELINES"])
+    params = nbformat.v4.new_code_cell("out_dir = None\nepochs = 2")
+    params.metadata["tags"] = ["parameters"]
+    check = nbformat.v4.new_code_cell("from trainbook.core.trainconfig import TrainConfig\n"
+                                      "train_cfg = TrainConfig(epochs=epochs); train_cfg.validate()")
+    check.metadata["tags"] = ["check"]
+    nb = nbformat.v4.new_notebook(cells=[params, check, nbformat.v4.new_code_cell("print('EPOCHS', train_cfg.epochs)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(pipes / "checked.ipynb"))
+    r = _tb(["run", "checked", "-p", "epochs", "0"], env)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == "trainbook: error: checked.ipynb: config key 'epochs': must be >= 1, got 0"
+    assert not (tmp_path / "art" / "runs").exists()
+    r = _tb(["run", "checked", "-p", "epochs", "3"], env)
+    assert r.returncode == 0, r.stderr
+    (run,) = (tmp_path / "art" / "runs" / "checked").iterdir()
+    assert "EPOCHS 3" in (run / "report.html").read_text()
+
+
+# one value out of bounds per pipeline, each of a parameter whose config is built late in the notebook
+# (resource-encoder's decoder trains after the LM and the encoders: `-p tool_encoder_rounds -1` used to act as 0)
+BAD_VALUES = {"bam": ("gradient_epochs", "0", "gradient codec settings: config key 'epochs': must be >= 1, got 0"),
+              "bam-sweep": ("febam_epochs", "0", "FEBAM settings: config key 'epochs': must be >= 1, got 0"),
+              "mainframe-codepage": ("evidence_free_rate", "1.5", "config key 'evidence_free_rate': must be <= 1, got 1.5"),
+              "mainframe-multitask": ("real_test_files", '["test99"]', "config key 'real_test_files': unknown real file 'test99'"),
+              "rebracket": ("p4_pooling", "nope", "phase 4 settings: config key 'model.text_encoder.pooling': expected one of"),
+              "resource-encoder": ("tool_encoder_rounds", "-1", "decoder settings: config key 'tool_encoder_rounds': must be >= 0, got -1"),
+              "text-multitask": ("generator", '{"batch_size": 0}', "config key 'batch_size': must be >= 1, got 0")}
+
+
+def test_every_pipeline_checks_its_values_before_the_run(tmp_path):
+    pipes = sorted(p.stem for p in (Path(__file__).parents[2] / "nbs" / "pipelines").glob("*.ipynb"))
+    assert pipes == sorted(BAD_VALUES)          # a new pipeline gets a check cell and a line here
+    env = {**os.environ, "TRAINBOOK_ARTIFACTS": str(tmp_path / "art")}
+    for name, (key, value, msg) in BAD_VALUES.items():
+        r = _tb(["run", name, "-p", key, value], env)
+        assert r.returncode == 2 and f"{name}.ipynb: {msg}" in r.stderr, (name, r.stderr)
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "art" / "runs").exists()

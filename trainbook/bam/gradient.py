@@ -30,11 +30,11 @@ class GradientConfig:
     hidden_dims: list = field(default_factory=lambda: [32], metadata={"min": 1})   # each hidden layer's width
     delta: float = 0.3
     init: str = "auto"             # auto: pca when delta == 0 else random
-    epochs: int = 300
-    lr: float = 3e-3
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    patience: int | None = 60      # epochs without val improvement
+    epochs: int = field(default=300, metadata={"min": 1})   # 0 once reached the training loop as a TypeError, 50 s into a sweep
+    lr: float = field(default=3e-3, metadata={"gt": 0})
+    weight_decay: float = field(default=0.0, metadata={"min": 0})
+    batch_size: int = field(default=128, metadata={"min": 1})
+    patience: int | None = field(default=60, metadata={"min": 0})      # epochs without val improvement
     val_ratio: float = field(default=0.1, metadata={"gt": 0, "lt": 1})   # of the train split, by hash with seed split_seed + 1
     norm_margin: float = 1.1       # widen std by max|z| * margin (delta > 0)
     quant_noise: bool = True
@@ -43,7 +43,7 @@ class GradientConfig:
     scale: float | None = None
     auto_scale: bool = False
     linear_fallback: bool = True   # delta > 0: also train the PCA-started linear codec, keep the better on validation
-    train_ratio: float = 0.8
+    train_ratio: float = field(default=0.8, metadata={"gt": 0, "lt": 1})
     split_seed: int = 0
     seed: int = 0
     max_payload_bytes: int = MAX_PAYLOAD_BYTES

@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'resolve_out_dir', 'save_run_metrics', 'run_params', 'notebook_params', 'check_params',
-           'check_param_types', 'cuda_available', 'resolve_device', 'bf16_fast', 'resolve_precision', 'pipeline_kernel',
-           'run_pipeline', 'headline', 'run_metrics', 'list_runs', 'last_seconds', 'time_left', 'runs_table',
-           'format_runs', 'run_all']
+           'check_param_types', 'check_param_values', 'cuda_available', 'resolve_device', 'bf16_fast',
+           'resolve_precision', 'machine_record', 'pipeline_kernel', 'run_pipeline', 'headline', 'run_metrics',
+           'list_runs', 'last_seconds', 'time_left', 'runs_table', 'format_runs', 'run_all']
 
 # %% ../../nbs/core/07_runs.ipynb #27a952a5
 import ast, contextlib, datetime, math, os, sys, tempfile, time
@@ -115,6 +115,25 @@ def check_param_types(nb, params: dict, raw: dict | None = None) -> dict:
             raise UserError(f"{Path(nb).name}: parameter '{k}': expected {want}, got {shown[:60]}") from None
     return out
 
+# %% ../../nbs/core/07_runs.ipynb #g21val02
+def check_param_values(nb, params: dict):
+    """Run the cells of pipeline notebook `nb` tagged `check` on its parameters (the `parameters` cell's defaults,
+    then `params`), in this process; a value they refuse becomes a UserError naming the notebook."""
+    import nbformat
+    cells = nbformat.read(str(nb), as_version=4).cells
+    checks = [c.source for c in cells if "check" in c.metadata.get("tags", [])]
+    if not checks: return
+    ns = {"__name__": "__check__"}
+    exec(next(c.source for c in cells if "parameters" in c.metadata.get("tags", [])), ns)
+    ns.update(params)
+    try:
+        with contextlib.chdir(Path(nb).parent):      # where papermill runs the notebook
+            for src in checks: exec(src, ns)
+    except UserError as e:         # ConfigError and the rest: the message already names the key and what it takes
+        raise UserError(f"{Path(nb).name}: {e}") from None
+    except Exception as e:         # the defaults pass (a test runs every pipeline's checks): these values broke it
+        raise UserError(f"{Path(nb).name}: the parameters fail the notebook's `check` cells: {type(e).__name__}: {e}") from None
+
 # %% ../../nbs/core/07_runs.ipynb #af30a31a
 def cuda_available() -> bool:
     "Whether torch sees a CUDA GPU (torch is imported only here, so `trainbook --help` stays fast)."
@@ -148,6 +167,18 @@ def resolve_precision(requested="no", device: str = "cpu", fast: bool | None = N
     if req not in PRECISIONS: raise UserError(f"precision must be auto, no, bf16 or fp16, got {requested!r}")
     if req != "auto": return req
     return "bf16" if (bf16_fast(device) if fast is None else fast) else "no"
+
+# %% ../../nbs/core/07_runs.ipynb #c21mch02
+def machine_record() -> dict:
+    "The machine and library versions a run's float results depend on (kept in `run.json`)."
+    import platform
+    from importlib.metadata import version, PackageNotFoundError
+    import torch
+    def v(pkg):
+        try: return version(pkg)
+        except PackageNotFoundError: return None
+    return {"machine": platform.machine(), "cpus": os.cpu_count(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            **{pkg: v(pkg) for pkg in ("torch", "numpy", "transformers", "scikit-learn")}}
 
 # %% ../../nbs/core/07_runs.ipynb #e9ba8fab
 def _timestamp(): return datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
@@ -198,6 +229,7 @@ def run_pipeline(name: str, params: dict | None = None, out=None, quick: bool = 
         device = resolve_device(params.get("device", default)); params = {**params, "device": device}
     # papermill runs the notebook in its own folder: a relative path the caller gave means the caller's folder
     params = {k: _from_caller(v) for k, v in params.items()}
+    check_param_values(nb, params)       # a value out of its config's bounds: refused here, not minutes into the run
     out = Path(out) if out else artifacts_dir() / "runs" / name / _timestamp()
     if on_start: on_start(out)           # only a run that starts says so: every refusal above comes first, alone
     out.mkdir(parents=True, exist_ok=True)
@@ -217,7 +249,8 @@ def run_pipeline(name: str, params: dict | None = None, out=None, quick: bool = 
     if executed.exists(): render_report(executed, out / "report.html", title=f"{name} run {out.name} on {device}")
     rec = {"pipeline": name, "status": status, "error": error, "params": params, "device": device,
            "started_at": datetime.datetime.fromtimestamp(t0).isoformat(timespec="seconds"),
-           "seconds": round(time.time() - t0, 1), "python": sys.version.split()[0]}
+           "seconds": round(time.time() - t0, 1), "python": sys.version.split()[0],
+           "machine": machine_record()}
     write_json(out / "run.json", rec, schema="run_record")
     write_manifest(out)
     return {**rec, "out_dir": str(out)}

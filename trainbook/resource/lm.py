@@ -175,6 +175,7 @@ def _fit_lm(model, data, cfg, epochs, out_dir, eval_fn=None, patience=None):
 
 def pretrain_lm(table: ConfigTable, out_dir, cfg: LMConfig = LMConfig()):
     "Train the small LM (held-out perplexity first, then refit on all), save it with `save_pretrained`."
+    cfg.validate()   # a config built in code, not read from YAML, is checked here: a bad value fails before any training
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     corpus = description_corpus(table)
     tok = build_word_tokenizer([t for _, _, t in corpus])

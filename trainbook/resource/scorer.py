@@ -314,6 +314,7 @@ def compare_decoders(table, config_weights, normalizer, cfg: DecoderConfig = Dec
     `cfg.tool_encoder_rounds` SetFit rounds (`resource.toolencoder`; 0: frozen), saved in `out_dir/tool_encoder`.
     `value_reader`: see `make_decoder` (the pipeline decodes rows with the frozen LM)."""
     from trainbook.resource.encoder import minilm_embeddings
+    cfg.validate()   # `tool_encoder_rounds=-1` must not act as 0: every bound is checked before any work
     loo_encoder = task_encoder or minilm_embeddings
     tuned = task_encoder is None and cfg.tool_encoder_rounds > 0
     tool_encoder = {"fine_tuned": tuned, "rounds": cfg.tool_encoder_rounds if tuned else 0, "seconds": 0.0}
