@@ -5,7 +5,9 @@
 - Its figures as images: nothing a run calls may take matplotlib off the notebook's inline backend. The rebracket
   notebook and `bam.sweep.pareto_plot` once switched it to Agg, and their reports then showed `<Figure size ...>`
   text or nothing at all where the confusion matrices, training curves and Pareto fronts belong.
-- No kernel log lines on the terminal of the one who runs it."""
+- No kernel log lines on the terminal of the one who runs it.
+- No table wider than the page at 1,400 px: a reader had to scroll the resource decoders' table sideways to reach
+  its last column, and the multitask report's sixteen hidden-start counts ran to 2,600 px."""
 import os, re, subprocess, sys
 import nbformat
 import pytest
@@ -43,3 +45,22 @@ def test_quick_report_has_its_figures_and_no_warning_box(name, tmp_path):
     assert reprs == [], f"{name}: figures shown as text: {reprs[:2]}"
     assert images, f"{name}: its notebook draws figures but its report holds none"
     assert html.count("<img") >= len(images)
+    _tables_fit(out / "report.html")
+
+
+# every table whose box, or a box around it, scrolls sideways: [(table width, box width, first header cells)]
+WIDE_TABLES = """return Array.from(document.querySelectorAll('table')).map(t => {
+  for (let p = t; p && p !== document.body; p = p.parentElement)
+    if (p.scrollWidth > p.clientWidth + 1) return [t.scrollWidth, p.clientWidth, Array.from(t.rows[0].cells).slice(0, 4).map(c => c.innerText).join('|')];
+  return null; }).filter(r => r);"""
+
+
+def _tables_fit(report, width=1400):
+    from trainbook.core.docs import chromium_driver
+    d = chromium_driver(width=width)
+    try:
+        d.get(report.resolve().as_uri())
+        wide = d.execute_script(WIDE_TABLES)
+    finally: d.quit()
+    assert wide == [], f"{report.parent.name}: tables scroll sideways at {width} px: {wide}"
+
