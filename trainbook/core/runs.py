@@ -46,13 +46,20 @@ def run_params(name: str, overrides: dict | None = None, quick: bool = False) ->
     return {**base, **(overrides or {})}
 
 # %% ../../nbs/core/07_runs.ipynb #166a231a
+def _tagged_cells(nb, tag: str) -> list:
+    "The cells of notebook `nb` tagged `tag`, in order."
+    import nbformat
+    return [c for c in nbformat.read(str(nb), as_version=4).cells if tag in c.metadata.get("tags", [])]
+
+def _parameters_cell(nb):
+    cells = _tagged_cells(nb, "parameters")
+    if not cells: raise UserError(f"{Path(nb).name}: no cell tagged `parameters`")
+    return cells[0]
+
 def _parameters(nb) -> list:
     "papermill's view of the `parameters` cell of notebook `nb` (name, inferred_type_name, default, help)."
-    import nbformat
     from papermill.translators import PythonTranslator
-    cells = [c for c in nbformat.read(str(nb), as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
-    if not cells: raise UserError(f"{Path(nb).name}: no cell tagged `parameters`")
-    return PythonTranslator.inspect(cells[0])
+    return PythonTranslator.inspect(_parameters_cell(nb))
 
 def notebook_params(nb) -> dict:
     "The `parameters` cell of notebook `nb`: {name: default as written}."
@@ -119,16 +126,14 @@ def check_param_types(nb, params: dict, raw: dict | None = None) -> dict:
 def check_param_values(nb, params: dict):
     """Run the cells of pipeline notebook `nb` tagged `check` on its parameters (the `parameters` cell's defaults,
     then `params`), in this process; a value they refuse becomes a UserError naming the notebook."""
-    import nbformat
-    cells = nbformat.read(str(nb), as_version=4).cells
-    checks = [c.source for c in cells if "check" in c.metadata.get("tags", [])]
+    checks = _tagged_cells(nb, "check")
     if not checks: return
     ns = {"__name__": "__check__"}
-    exec(next(c.source for c in cells if "parameters" in c.metadata.get("tags", [])), ns)
+    exec(_parameters_cell(nb).source, ns)
     ns.update(params)
     try:
         with contextlib.chdir(Path(nb).parent):      # where papermill runs the notebook
-            for src in checks: exec(src, ns)
+            for c in checks: exec(c.source, ns)
     except UserError as e:         # ConfigError and the rest: the message already names the key and what it takes
         raise UserError(f"{Path(nb).name}: {e}") from None
     except Exception as e:         # the defaults pass (a test runs every pipeline's checks): these values broke it
