@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 from trainbook.core.cli import main
-from trainbook.core.errors import CheckpointError
+from trainbook.core.errors import CheckpointError, UserError
 from trainbook.core.artifacts import load_torch
 from trainbook.resource.data import ConfigTable, make_profiling_frame, tool_registry, load_config_table
 from trainbook.resource.lm import LMConfig, pretrain_lm, load_frozen_lm
@@ -125,6 +125,16 @@ def test_train_decoder_with_the_frozen_lm(small, tmp_path, capsys):
     assert {r["method"] for r in got["rows"]} == {"rule-based oracle", *VARIANTS}
     # --tool_encoder_rounds 0 keeps the tool choice's MiniLM frozen (fine-tuning is exercised by 57_toolencoder and the pipeline)
     assert got["tool_encoder"] == {"fine_tuned": False, "rounds": 0, "seconds": 0.0}
+    # --encoder: the readings are checked by re-encoding them, and the counts say what came of each row
+    capsys.readouterr()
+    assert main(base + ["--encoder", str(d/"enc"/"pretrained_encoder.pt"), "--out", str(tmp_path/"y")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "give --llm-model too" in err[0] and not (tmp_path/"y").exists()
+    assert main(base + ["--llm-model", str(d/"lm"), "--encoder", str(d/"enc"/"pretrained_encoder.pt"), "--out", str(tmp_path/"chk")]) == 0
+    read = json.loads((tmp_path/"chk"/"decoder_comparison.json").read_text())["values_read"]["scorer, exported embeddings"]
+    assert read["first_reading"] + read["repaired"] + read["unread"] == len(_)
+    assert read["exact"] == read["parse"]                   # every value it kept is the configuration's own
+    assert "first_reading" not in got["values_read"]["scorer, exported embeddings"]   # without --encoder: unchecked
 
 def test_same_seed_same_reconstruction(small):
     "Two runs with one seed give bit-identical encoders and decoded texts; another seed gives another encoder."
@@ -249,3 +259,56 @@ def test_run_config_and_lm_default_agree():
     c = LMConfig()
     assert (p["lm_hidden"], 4 * p["lm_hidden"], p["lm_epochs"]) == (c.hidden_size, c.intermediate_size, c.epochs)
     assert c.hidden_size > 64
+
+def _reader_parts(small):
+    "The small fixture's trained encoder, its rows, the LM captioner and the table's true normalised values."
+    from trainbook.resource.encoder import PrefixCaptioner, DescriptionBank
+    from trainbook.resource.decoder import config_values
+    d, table = small
+    if not (d/"enc"/"pretrained_encoder.pt").exists(): pytest.skip("needs the pre-training test")
+    enc, _, norm, _ = load_pretrained_encoder(d/"enc"/"pretrained_encoder.pt")
+    lm, tok = load_frozen_lm(d/"lm")
+    cap = PrefixCaptioner(enc, lm, DescriptionBank(table, tok, styles=[0]))
+    return table, enc, norm, cap, tok, config_embeddings(enc, table, norm), torch.from_numpy(norm(config_values(table)))
+
+def test_k_best_descriptions_are_k_distinct_beams(small):
+    from trainbook.resource.encoder import k_best_descriptions
+    table, enc, norm, cap, tok, rows, _ = _reader_parts(small)
+    got = k_best_descriptions(cap, tok, rows[:5], k=4, batch_size=2)          # batches of 2: the grouping by row holds
+    assert len(got) == 5 and all(len(ts) == 4 and len(set(ts)) == 4 for ts in got)
+    assert got[:2] == k_best_descriptions(cap, tok, rows[:2], k=4)
+
+def test_reader_takes_a_reading_only_if_it_reencodes_to_its_row(small, monkeypatch):
+    """Rows moved off the encoder's outputs, read as the configurations they came from (what a LM that reads the nearest
+    code does): the plain reader returns those values, the checked one refuses them, and keeps every reading of an unmoved row."""
+    import trainbook.resource.scorer as scorer
+    from trainbook.resource.text import render_description
+    table, enc, norm, cap, tok, rows, truth = _reader_parts(small)
+    texts = [render_description(table.record(i), 0) for i in range(len(table))]
+    monkeypatch.setattr(scorer, "decode_prefixes", lambda c, t, r: texts[:len(r)])
+    monkeypatch.setattr(scorer, "k_best_descriptions", lambda c, t, r, k: [[texts[0]] * k for _ in r])
+    moved = rows.clone(); moved[::3] += 0.05 * rows.std() * torch.randn(moved[::3].shape, generator=torch.Generator().manual_seed(0))
+    assert torch.isclose(scorer.FrozenLMReader(cap, tok, norm)(moved), truth.float(), atol=1e-5).all()   # taken at its word
+    checked = scorer.FrozenLMReader(cap, tok, norm, table.tool_ids(), enc)
+    got = checked(moved)
+    finite = torch.isfinite(got).all(1)
+    assert not finite[::3].any() and finite[1::3].all() and finite[2::3].all()
+    assert torch.isclose(got[finite], truth[finite].float(), atol=1e-5).all()
+    assert checked.counts == {"first_reading": len(table) - len(moved[::3]), "repaired": 0, "unread": len(moved[::3])}
+    assert torch.isclose(checked(rows), truth.float(), atol=1e-5).all() and checked.counts["unread"] == 0
+    with pytest.raises(UserError, match="tool id"): scorer.FrozenLMReader(cap, tok, norm, encoder=enc)
+
+def test_reader_repairs_a_misread_row_from_the_next_beams(small, monkeypatch):
+    "A greedy misreading (row 0) is replaced by the first beam that re-encodes, not the best-scored one; a row with no such beam is NaN."
+    import trainbook.resource.scorer as scorer
+    from trainbook.resource.text import render_description
+    table, enc, norm, cap, tok, rows, truth = _reader_parts(small)
+    text = lambda i, **change: render_description({**table.record(i), **change}, 0)
+    monkeypatch.setattr(scorer, "decode_prefixes", lambda c, t, r: [text(0, latency_ms=7), text(1, cpu_cores=64)] + [text(i) for i in range(2, len(r))])
+    beams = {0: [text(0, latency_ms=7), text(0, latency_ms=9), text(0), text(1)], 1: [text(1, cpu_cores=64), text(1, gpu_sm=1), "x", "y"]}
+    monkeypatch.setattr(scorer, "k_best_descriptions", lambda c, t, r, k: [beams[int(torch.cdist(x[None], rows).argmin())] for x in r])
+    reader = scorer.FrozenLMReader(cap, tok, norm, table.tool_ids(), enc, beams=4)
+    got = reader(rows)
+    assert torch.equal(got[0], truth[0].float()) and torch.isnan(got[1]).all()
+    assert torch.isclose(got[2:], truth[2:].float(), atol=1e-5).all()
+    assert reader.counts == {"first_reading": len(table) - 2, "repaired": 1, "unread": 1}

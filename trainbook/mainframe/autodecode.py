@@ -157,8 +157,8 @@ def cmd_score_copybook(args) -> int:
         if not Path(f).is_file(): raise UserError(f"{f}: file not found")
     choose = None
     if args.real:
-        from trainbook.mainframe.real import REAL_FILES
-        if args.real not in REAL_FILES: raise UserError(f"--real {args.real!r}: unknown; known: {', '.join(REAL_FILES)}")
+        from trainbook.mainframe.real import REAL_FILES, check_real_names
+        check_real_names([args.real], "--real: ")
         choose = REAL_FILES[args.real].choose
     recs = read_records(args.data, args.record_format, max_records=args.max_records)
     if not recs: raise DataError("no records", path=args.data, offset=0)

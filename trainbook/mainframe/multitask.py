@@ -231,10 +231,8 @@ class MultiTaskConfig:
     def validate(self):
         "Counts and rates that describe a training run (`--set n_flat=-1` is refused here, before any data is made), and the real files' names."
         check_bounds(self)   # field bounds (metadata); nested `model.` and `train.` are walked too
-        from trainbook.mainframe.real import REAL_FILES   # a misspelt name would otherwise fail only once training data is read
-        for key in ("real_train_files", "real_test_files"):
-            bad = [n for n in getattr(self, key) if n not in REAL_FILES]
-            if bad: raise ConfigError(f"config key '{key}': unknown real file {bad[0]!r} (known: {', '.join(REAL_FILES)})")
+        from trainbook.mainframe.real import check_real_names   # a misspelt name would otherwise fail only once training data is read
+        for key in ("real_train_files", "real_test_files"): check_real_names(getattr(self, key), f"config key '{key}': ")
 
 # %% ../../nbs/mainframe/30_multitask.ipynb #a9970f36
 @dataclass

@@ -4,14 +4,14 @@
 
 # %% auto #0
 __all__ = ['REAL_FILES', 'HELD_OUT', 'TRAIN_FILES', 'cobrix_root', 'RealFileSpec', 'LabelledRecord', 'label_record',
-           'load_real_file', 'load_real_dataset']
+           'check_real_names', 'load_real_file', 'load_real_dataset']
 
 # %% ../../nbs/mainframe/12_real.ipynb #717916c0
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 import numpy as np
-from ..core.errors import DataError, UserError
+from ..core.errors import ConfigError, DataError, UserError
 from ..core.paths import data_dir, shared_dir
 from .codecs import decode, evidence_level
 from .records import iter_records, parse_record_format, ReadStats
@@ -87,10 +87,15 @@ def label_record(rec: bytes, layout: Layout, choose: dict | None = None, codepag
     spans = sorted({(f.offset, min(f.end, len(rec)), f.tag) for f in fs if f.offset < len(rec)})
     return tags, bnd, spans
 
+def check_real_names(names, where: str = ""):
+    "Refuse (`ConfigError`, one line) the first of `names` that is not a key of `REAL_FILES`; `where` says whose names they are."
+    bad = [n for n in names if n not in REAL_FILES]
+    if bad: raise ConfigError(f"{where}unknown real file {bad[0]!r} (known: {', '.join(REAL_FILES)})")
+
 def load_real_file(name: str, root=None, max_records: int | None = None, on_error: str = 'fail',
                    stats: ReadStats | None = None) -> list[LabelledRecord]:
     "Labelled records of real file `name` (a key of `REAL_FILES`)."
-    if name not in REAL_FILES: raise UserError(f"unknown real file {name!r}; known: {', '.join(REAL_FILES)}")
+    check_real_names([name])
     spec = REAL_FILES[name]; root = Path(root) if root else cobrix_root()
     layout = read_copybook(root / spec.copybook)
     out = []

@@ -68,14 +68,21 @@ def cmd_train_decoder(args):
     w, lookup, masks, _ = load_export(args.export)
     if w.shape[0] != len(table): raise UserError(f"{args.export}: {w.shape[0]} exported rows, the table has {len(table)} configurations")
     norm = FeatureNormalizer.fit(table.raw_features())
+    if args.encoder and not args.llm_model: raise UserError("--encoder checks the frozen LM's readings: give --llm-model too")
     reader = None
     if args.llm_model:      # the frozen LM the export was trained through: the scorer reads each row's values with it
-        from trainbook.resource.encoder import decode_prefixes
-        from trainbook.resource.pretrain import build_captioner
+        import numpy as np
+        from trainbook.resource.pretrain import build_captioner, load_pretrained_encoder
         from trainbook.resource.config import PretrainEncoderConfig
-        from trainbook.resource.scorer import config_values_from_texts
+        from trainbook.resource.scorer import FrozenLMReader
+        enc = None
+        if args.encoder:    # the encoder that wrote the export: a reading counts only if it re-encodes to its row
+            enc, _, enc_norm, meta = load_pretrained_encoder(args.encoder)
+            if meta["num_configs"] != len(table) or not np.allclose([enc_norm.mean, enc_norm.std], [norm.mean, norm.std]):
+                raise UserError(f"{args.encoder}: trained on {meta['num_configs']} configurations of another table, not this export's {len(table)}")
+            enc = enc.to(cfg.device)
         cap, tok, *_ = build_captioner(PretrainEncoderConfig(llm_model=args.llm_model, device=cfg.device), table)
-        reader = lambda rows: config_values_from_texts(decode_prefixes(cap, tok, rows), norm)
+        reader = FrozenLMReader(cap, tok, norm, table.tool_ids(), encoder=enc)
     tab, info = compare_decoders(table, w, norm, cfg, value_reader=reader)
     print(tab.drop(columns=["train_seconds"], errors="ignore").to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     write_json(out/"decoder_comparison.json", {"rows": tab.to_dict("records"), **info}, schema="resource_decoder_comparison", version=2)
@@ -109,5 +116,8 @@ def register(subparsers):
         s.add_argument("--llm-model", default=None,
                        help="the frozen LM the export was trained through (e.g. RUN/lm): the scorer then reads each "
                             "configuration's values from its row; without it, only the learned readout")
+        s.add_argument("--encoder", default=None,
+                       help="the pretrained_encoder.pt that wrote the export: with --llm-model, a reading counts only if the "
+                            "encoder, given it, gives the row back (else the LM's next-best readings; none: the learned readout)")
         add_config_args(s, DecoderConfig); s.set_defaults(func=cmd_train_decoder)
     return p

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['lm_tool_embeddings', 'mean_pooled', 'minilm_embeddings', 'ResourceMLP', 'latency_ms', 'latency_digit_features',
            'ResourceEncoder', 'DescriptionBank', 'PrefixCaptioner', 'captioning_loss', 'decode_prefixes',
-           'greedy_decode', 'reconstruction_report']
+           'k_best_descriptions', 'greedy_decode', 'reconstruction_report']
 
 # %% ../../nbs/resource/30_encoder.ipynb #4492b1ba
 import math
@@ -196,6 +196,11 @@ def captioning_loss(model, batch):
     return model(batch)
 
 # %% ../../nbs/resource/30_encoder.ipynb #65d73457
+def _prompted(captioner: PrefixCaptioner, prefix, style):
+    "[B, 1+P, hidden]: each prefix row followed by the style prompt's embeddings, the LM's input before it writes."
+    prompt = torch.tensor(captioner.bank.prompts[style], device=prefix.device).expand(len(prefix), -1)
+    return torch.cat([prefix.unsqueeze(1), captioner._embed(prompt).to(prefix.dtype)], 1)
+
 @torch.no_grad()
 def decode_prefixes(captioner: PrefixCaptioner, tokenizer, prefixes, style=0, batch_size=512, max_new_tokens=None):
     "Greedy description text the frozen LM writes after each prefix row of `prefixes` [N, hidden] in `style`."
@@ -206,9 +211,7 @@ def decode_prefixes(captioner: PrefixCaptioner, tokenizer, prefixes, style=0, ba
     texts = []
     for i in range(0, len(prefixes), batch_size):
         prefix = prefixes[i:i + batch_size].to(dev)
-        prompt = torch.tensor(captioner.bank.prompts[style], device=dev).expand(len(prefix), -1)
-        x = torch.cat([prefix.unsqueeze(1), captioner._embed(prompt).to(prefix.dtype)], 1)
-        out = lm(inputs_embeds=x, use_cache=True)
+        out = lm(inputs_embeds=_prompted(captioner, prefix, style), use_cache=True)
         past, logits = out.cache, out.logits[:, -1]      # transformers 5: `cache` (`past_key_values` is deprecated)
         toks, done = [], torch.zeros(len(prefix), dtype=torch.bool, device=dev)
         for _ in range(max_new):
@@ -222,6 +225,23 @@ def decode_prefixes(captioner: PrefixCaptioner, tokenizer, prefixes, style=0, ba
             row = row[:row.index(eos)] if eos in row else row
             texts.append(tokenizer.decode(row, skip_special_tokens=True))
     return texts
+
+@torch.no_grad()
+def k_best_descriptions(captioner: PrefixCaptioner, tokenizer, prefixes, k=8, style=0, batch_size=64, max_new_tokens=None):
+    """`[N][k]` descriptions the frozen LM writes after each prefix row by beam search (`k` beams), best first: the
+    readings a near-tie between two tokens (two latencies, say) would otherwise hide behind the greedy one."""
+    lm = captioner.lm
+    dev = next(lm.parameters()).device
+    max_new = max_new_tokens or captioner.bank.ids.shape[-1] + 4
+    out = []
+    for i in range(0, len(prefixes), batch_size):
+        x = _prompted(captioner, prefixes[i:i + batch_size].to(dev), style)
+        seqs = lm.generate(inputs_embeds=x, attention_mask=torch.ones(x.shape[:2], dtype=torch.long, device=dev),
+                           num_beams=k, num_return_sequences=k, do_sample=False, max_new_tokens=max_new,
+                           eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        texts = tokenizer.batch_decode(seqs, skip_special_tokens=True)      # k per row, in the beams' order
+        out += [texts[j:j + k] for j in range(0, len(texts), k)]
+    return out
 
 @torch.no_grad()
 def greedy_decode(captioner: PrefixCaptioner, tokenizer, table: ConfigTable, normalizer: FeatureNormalizer,

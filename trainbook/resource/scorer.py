@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['VARIANTS', 'TOOL_HEADS', 'TEST_SETS', 'tool_candidates', 'HierarchicalDecoder', 'config_values_from_texts',
-           'CandidateScorer', 'candidate_targets', 'fits_targets', 'decoder_loss', 'decoder_predict', 'RequestSet',
-           'request_set', 'train_decoder', 'epochs_to', 'reads_values', 'make_decoder', 'decoder_datasets',
-           'tool_prototypes', 'tool_readout', 'tool_choice_loo', 'compare_decoders']
+           'CandidateScorer', 'FrozenLMReader', 'candidate_targets', 'fits_targets', 'decoder_loss', 'decoder_predict',
+           'RequestSet', 'request_set', 'train_decoder', 'epochs_to', 'reads_values', 'make_decoder',
+           'decoder_datasets', 'tool_prototypes', 'tool_readout', 'tool_choice_loo', 'compare_decoders']
 
 # %% ../../nbs/resource/65_scorer.ipynb #b1c0de05
 import functools, math, tempfile, time, typing
@@ -21,6 +21,7 @@ from .data import ConfigTable, INPUT_SIZES
 from .text import parse_description, FIELDS
 from .decoder import (make_requests, heldout_configs, oracle_predict, request_features, request_limits,
                                         config_values, decoder_scores)
+from .encoder import decode_prefixes, k_best_descriptions, minilm_embeddings
 from .config import DecoderConfig
 
 # %% ../../nbs/resource/65_scorer.ipynb #b1c0de06
@@ -141,6 +142,42 @@ class CandidateScorer(_RequestDecoder):
         hard = torch.where((gap >= -1e-5).all(-1), 10.0, -10.0)
         return pref, torch.where(torch.isfinite(self.read).all(-1)[cand], hard, soft)
 
+# %% ../../nbs/resource/65_scorer.ipynb #c22rd002
+class FrozenLMReader:
+    """The scorer's `value_reader`: rows [N, hidden] → [N, 6] normalised values that the frozen LM writes when it reads each
+    row as a prefix (NaN where the text does not parse). With `encoder` (the one that wrote the rows) and each row's tool
+    (`tool_ids`), a reading counts only if it re-encodes to its own row (L2 within `tol` of the row's norm). A row whose greedy
+    reading does not gets the LM's `beams` best readings in turn and keeps the first that does; with none, it is NaN.
+    `counts` after a call: rows right at the first reading, repaired from the beams, left unread."""
+    def __init__(self, captioner, tokenizer, normalizer, tool_ids=None, encoder=None, beams=8, tol=1e-4):
+        if encoder is not None and tool_ids is None: raise UserError("checking a reading by re-encoding it needs each row's tool id")
+        self.captioner, self.tokenizer, self.normalizer, self.encoder, self.beams, self.tol = captioner, tokenizer, normalizer, encoder, beams, tol
+        self.tool_ids = None if tool_ids is None else torch.as_tensor(np.asarray(tool_ids), dtype=torch.long)
+        self.counts = {}
+
+    def _read(self, texts): return config_values_from_texts(texts, self.normalizer)
+
+    @torch.no_grad()
+    def reencodes(self, rows, values, tools):
+        "[n] bool: the values, encoded again with their tools, give back their rows."
+        dev = next(self.encoder.parameters()).device
+        again = self.encoder.eval()(tools.to(dev), torch.nan_to_num(values).to(dev)).float().cpu()
+        return torch.isfinite(values).all(1) & ((again - rows).norm(dim=1) <= self.tol * rows.norm(dim=1))
+
+    def __call__(self, rows):
+        rows = torch.as_tensor(rows, dtype=torch.float32)
+        values = self._read(decode_prefixes(self.captioner, self.tokenizer, rows))
+        if self.encoder is None: return values
+        if len(self.tool_ids) != len(rows): raise UserError(f"{len(rows)} rows to read for {len(self.tool_ids)} tool ids")
+        ok = self.reencodes(rows, values, self.tool_ids)
+        bad, k = (~ok).nonzero().flatten(), self.beams
+        cand = self._read([t for ts in k_best_descriptions(self.captioner, self.tokenizer, rows[bad], k) for t in ts]).view(len(bad), k, 6)
+        good = self.reencodes(rows[bad].repeat_interleave(k, 0), cand.flatten(0, 1), self.tool_ids[bad].repeat_interleave(k)).view(len(bad), k)
+        picked = cand[torch.arange(len(bad)), good.int().argmax(1)]               # the best-scored reading that re-encodes
+        values[bad] = torch.where(good.any(1, keepdim=True), picked, float("nan"))
+        self.counts = {"first_reading": int(ok.sum()), "repaired": int(good.any(1).sum()), "unread": int((~good.any(1)).sum())}
+        return values
+
 # %% ../../nbs/resource/65_scorer.ipynb #b1c0de0a
 def candidate_targets(cand, label):
     "[B]: the label's position among the candidates, K (the no-feasible column) for -1."
@@ -244,7 +281,6 @@ def make_decoder(variant, in_dim, table: ConfigTable, config_weights, cfg: Decod
 def decoder_datasets(table: ConfigTable, normalizer, cfg: DecoderConfig, task_encoder=None):
     """Held-out configuration ids and `{split: (features, requests)}` for train / val / test / test_heldout / test_unseen / test_unseen2.
     Validation (epoch choice) is in training phrasings: no held-out wording steers model selection."""
-    from trainbook.resource.encoder import minilm_embeddings
     held = heldout_configs(table, cfg.heldout_frac, cfg.seed)
     reqs = {"train": make_requests(table, cfg.num_train, cfg.seed, "train", cfg.p_none, labels_not_in=held),
             "val": make_requests(table, cfg.num_val, cfg.seed + 2, "train", cfg.p_none, labels_not_in=held),
@@ -313,7 +349,6 @@ def compare_decoders(table, config_weights, normalizer, cfg: DecoderConfig = Dec
     `task_encoder`: sentence vectors the tool is chosen by; None: MiniLM, fine-tuned on the training phrasings with
     `cfg.tool_encoder_rounds` SetFit rounds (`resource.toolencoder`; 0: frozen), saved in `out_dir/tool_encoder`.
     `value_reader`: see `make_decoder` (the pipeline decodes rows with the frozen LM)."""
-    from trainbook.resource.encoder import minilm_embeddings
     cfg.validate()   # `tool_encoder_rounds=-1` must not act as 0: every bound is checked before any work
     loo_encoder = task_encoder or minilm_embeddings
     tuned = task_encoder is None and cfg.tool_encoder_rounds > 0
@@ -340,7 +375,8 @@ def compare_decoders(table, config_weights, normalizer, cfg: DecoderConfig = Dec
         if reads_values(v, value_reader):    # how well the rows were read: parsed, and all six values right
             got = model.read.numpy()
             values_read[v] = {"parse": float(np.isfinite(got).all(1).mean()),
-                              "exact": float(np.isclose(got, truth, atol=1e-5).all(1).mean())}
+                              "exact": float(np.isclose(got, truth, atol=1e-5).all(1).mean()),
+                              **getattr(value_reader, "counts", {})}   # a `FrozenLMReader`'s: first reading, repaired, unread
         sub = None if out_dir is None else f"{out_dir}/{v.replace(', ', '_').replace(' ', '_')}"
         res = train_decoder(model, table, request_set(table, x_tr, r_tr), {"val": sets["val"], "heldout": sets["test_heldout"]},
                             cfg, allowed, sub)
