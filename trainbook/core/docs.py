@@ -241,7 +241,10 @@ return {text: vis, title: document.title, h1: h1 ? h1.innerText.trim() : '', lin
 _VISIBLE = [(re.compile(r"^\s*#\|\s*[\w-]+", re.M), "raw `#|` directive"),
             (re.compile(r"^\s*(output-file|title|description):\s", re.M), "front matter"),
             (re.compile(r"^-{3}\s*$\n\s*\w[\w-]*:", re.M), "front matter"),
-            (re.compile(r"\{target="), "`{target=` attribute text")]
+            (re.compile(r"\{target="), "`{target=` attribute text"),
+            # pandoc (and Quarto) start a list only after a blank line; JupyterLab does not need one, so a list written
+            # straight under "...:" looks right in the notebook and runs into its paragraph on the page
+            (re.compile(r"\S:[ \t]+(?:-|\*|1\.)[ \t]+\w[^\n]{0,30}"), "Markdown list run into its paragraph (no blank line above it)")]
 
 def page_problems(info: dict, rel: str, page: Path, site: Path, names=None) -> list[str]:
     "What a reader would see wrong on one page, from what Chromium rendered (`info` from `_PAGE_JS`)."

@@ -202,6 +202,7 @@ def _reported_device(out):
 def pipeline_kernel():
     """papermill's keyword arguments for a pipeline's kernel, which keep the kernel's own log lines off the user's
     terminal (what the notebook prints or raises is in the executed notebook either way):
+
     - it talks to us over IPC sockets in a private folder of its own, removed afterwards: over TCP (the default)
       ipykernel 7 warns on every run that the kernel's traffic goes unencrypted. Windows has no IPC: TCP there.
     - its log shows only critical lines: jupyter_client interrupts a kernel before shutting it down, and an interrupt
