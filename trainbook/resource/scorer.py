@@ -101,7 +101,7 @@ def config_values_from_texts(texts, normalizer):
 class CandidateScorer(_RequestDecoder):
     """Scores (request, configuration) pairs from the request state, its limits and the configuration's frozen embedding.
     Each configuration's size and five resources `v_c` are what the frozen LM writes when it reads `e_c` as a prefix
-    (`read_values` [N, 6], normalised; NaN where the description did not parse), else a readout MLP's estimate from
+    (`read_values` [N, 6], normalised; NaN where the description did not parse or was refused), else a readout MLP's estimate from
     `e_c`. Preference: an MLP over `[h, limits, e_c, v_c]`. Fits: each of `v_c` is compared with the request's
     (normalised) size and limits; for read values the logit is ±10 by that comparison, for estimated ones a soft
     minimum of the six scaled margins: a configuration fits only if every resource does."""
@@ -264,7 +264,7 @@ def reads_values(variant, value_reader) -> bool:
 def make_decoder(variant, in_dim, table: ConfigTable, config_weights, cfg: DecoderConfig, tool_readout=None,
                  value_reader=None):
     """One of `VARIANTS`, seeded by `cfg.seed` (random rows: same shape as the exported ones). `value_reader`:
-    rows [N, hidden] → [N, 6] values the frozen LM reads from them (`config_values_from_texts`); the scorers
+    rows [N, hidden] → [N, 6] values the frozen LM reads from them (`FrozenLMReader`); the scorers
     without it, and the "learned readout" ablation, estimate every value with the readout MLP."""
     torch.manual_seed(cfg.seed)
     tid, T, w = table.tool_ids(), len(table.tool_names), torch.as_tensor(config_weights, dtype=torch.float32)
