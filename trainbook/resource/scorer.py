@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['VARIANTS', 'TOOL_HEADS', 'TEST_SETS', 'tool_candidates', 'HierarchicalDecoder', 'config_values_from_texts',
-           'CandidateScorer', 'FrozenLMReader', 'candidate_targets', 'fits_targets', 'decoder_loss', 'decoder_predict',
-           'RequestSet', 'request_set', 'train_decoder', 'epochs_to', 'reads_values', 'make_decoder',
-           'decoder_datasets', 'tool_prototypes', 'tool_readout', 'tool_choice_loo', 'compare_decoders']
+           'CandidateScorer', 'FrozenLMReader', 'reencoding_margin', 'candidate_targets', 'fits_targets',
+           'decoder_loss', 'decoder_predict', 'RequestSet', 'request_set', 'train_decoder', 'epochs_to', 'reads_values',
+           'make_decoder', 'decoder_datasets', 'tool_prototypes', 'tool_readout', 'tool_choice_loo', 'compare_decoders']
 
 # %% ../../nbs/resource/65_scorer.ipynb #b1c0de05
 import functools, math, tempfile, time, typing
@@ -177,6 +177,30 @@ class FrozenLMReader:
         values[bad] = torch.where(good.any(1, keepdim=True), picked, float("nan"))
         self.counts = {"first_reading": int(ok.sum()), "repaired": int(good.any(1).sum()), "unread": int((~good.any(1)).sum())}
         return values
+
+# %% ../../nbs/resource/65_scorer.ipynb #c22rd004
+@torch.no_grad()
+def reencoding_margin(encoder, table: ConfigTable, normalizer) -> dict:
+    """The smallest relative L2 move of a configuration's encoding when one of its six values is read one step off (the
+    field's neighbouring value in the table; for latency also ±1 ms), per field and overall (`"min"`): `FrozenLMReader`'s
+    check refuses a misreading only if it moves the row by more than its `tol`. Uses the table: a diagnostic, not the check."""
+    raw, tools = table.raw_features(), torch.from_numpy(table.tool_ids())
+    dev = next(encoder.parameters()).device
+    encode = lambda r: encoder.eval()(tools.to(dev), torch.from_numpy(normalizer(r)).to(dev)).float().cpu()
+    rows = encode(raw)
+    out = {}
+    for k, name in enumerate(FIELDS[1:]):
+        vals = np.unique(raw[:, k]); j = np.searchsorted(vals, raw[:, k])
+        steps = [vals[np.minimum(j + 1, len(vals) - 1)], vals[np.maximum(j - 1, 0)]]
+        if name == "latency_ms": steps += [raw[:, k] + 1, np.maximum(raw[:, k] - 1, 1)]
+        moved = []
+        for s in steps:
+            r = raw.copy(); r[:, k] = s
+            changed = torch.from_numpy(r[:, k] != raw[:, k])
+            moved.append(((encode(r) - rows).norm(dim=1) / rows.norm(dim=1))[changed])
+        moved = torch.cat(moved)
+        if len(moved): out[name] = float(moved.min())
+    return {**out, "min": min(out.values())}
 
 # %% ../../nbs/resource/65_scorer.ipynb #b1c0de0a
 def candidate_targets(cand, label):
