@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 import numpy as np
-from ..core.errors import ConfigError, DataError, UserError
+from ..core.errors import ConfigError, DataError
 from ..core.paths import data_dir, shared_dir
 from .codecs import decode, evidence_level
 from .records import iter_records, parse_record_format, ReadStats

@@ -40,6 +40,12 @@ def cmd_pretrain(args):
                       **{f"{k}_exact_match": v["exact_match"] for k, v in r.items()}}, indent=1))
     print(f"checkpoints in {cfg.output_dir}")
 
+def _check_encoder_table(path, meta, table):
+    "Refuse, in one line, an encoder checkpoint (`meta` from `load_pretrained_encoder`) trained on another table than `table`."
+    if table.tool_names != meta["tool_names"] or len(table) != meta["num_configs"]:
+        raise UserError(f"{path} was trained on {meta['num_configs']} configurations of {meta['tool_names']}, "
+                        f"the table has {len(table)} of {table.tool_names}")
+
 def cmd_export(args):
     from trainbook.resource.pretrain import load_pretrained_encoder
     from trainbook.resource.data import load_config_table, ConfigTable
@@ -48,9 +54,7 @@ def cmd_export(args):
     enc, cfg, norm, meta = load_pretrained_encoder(args.encoder)
     table = load_config_table(args.tools or cfg.tools_path, args.profiles or cfg.profiles_path)
     if cfg.limit_configs: table = ConfigTable(table.tools, table.frame.iloc[:cfg.limit_configs].reset_index(drop=True))
-    if table.tool_names != meta["tool_names"] or len(table) != meta["num_configs"]:
-        raise UserError(f"{args.encoder} was trained on {meta['num_configs']} configurations of {meta['tool_names']}, "
-                        f"the table has {len(table)} of {table.tool_names}")
+    _check_encoder_table(args.encoder, meta, table)
     w = config_embeddings(enc, table, norm)
     export_config_weights(w, table, args.out, description=f"prefix embeddings of {args.encoder} (LM {cfg.llm_model or 'project LM'})")
     print(json.dumps(verify_export(args.out, table, w)))
@@ -78,8 +82,9 @@ def cmd_train_decoder(args):
         enc = None
         if args.encoder:    # the encoder that wrote the export: a reading counts only if it re-encodes to its row
             enc, _, enc_norm, meta = load_pretrained_encoder(args.encoder)
-            if meta["num_configs"] != len(table) or not np.allclose([enc_norm.mean, enc_norm.std], [norm.mean, norm.std]):
-                raise UserError(f"{args.encoder}: trained on {meta['num_configs']} configurations of another table, not this export's {len(table)}")
+            _check_encoder_table(args.encoder, meta, table)
+            if not np.allclose([enc_norm.mean, enc_norm.std], [norm.mean, norm.std]):    # same size, other profiles
+                raise UserError(f"{args.encoder} was trained on other profiles than {args.profiles or 'the bundled ones'}: its normaliser differs")
             enc = enc.to(cfg.device)
         cap, tok, *_ = build_captioner(PretrainEncoderConfig(llm_model=args.llm_model, device=cfg.device), table)
         reader = FrozenLMReader(cap, tok, norm, table.tool_ids(), encoder=enc)

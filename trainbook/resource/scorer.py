@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['VARIANTS', 'TOOL_HEADS', 'TEST_SETS', 'tool_candidates', 'HierarchicalDecoder', 'config_values_from_texts',
-           'CandidateScorer', 'FrozenLMReader', 'reencoding_margin', 'candidate_targets', 'fits_targets',
-           'decoder_loss', 'decoder_predict', 'RequestSet', 'request_set', 'train_decoder', 'epochs_to', 'reads_values',
-           'make_decoder', 'decoder_datasets', 'tool_prototypes', 'tool_readout', 'tool_choice_loo', 'compare_decoders']
+           'CandidateScorer', 'reencoding_distance', 'FrozenLMReader', 'reencoding_margin', 'candidate_targets',
+           'fits_targets', 'decoder_loss', 'decoder_predict', 'RequestSet', 'request_set', 'train_decoder', 'epochs_to',
+           'reads_values', 'make_decoder', 'decoder_datasets', 'tool_prototypes', 'tool_readout', 'tool_choice_loo',
+           'compare_decoders']
 
 # %% ../../nbs/resource/65_scorer.ipynb #b1c0de05
 import functools, math, tempfile, time, typing
@@ -22,6 +23,7 @@ from .text import parse_description, FIELDS
 from .decoder import (make_requests, heldout_configs, oracle_predict, request_features, request_limits,
                                         config_values, decoder_scores)
 from .encoder import decode_prefixes, k_best_descriptions, minilm_embeddings
+from .export import config_embeddings
 from .config import DecoderConfig
 
 # %% ../../nbs/resource/65_scorer.ipynb #b1c0de06
@@ -143,6 +145,13 @@ class CandidateScorer(_RequestDecoder):
         return pref, torch.where(torch.isfinite(self.read).all(-1)[cand], hard, soft)
 
 # %% ../../nbs/resource/65_scorer.ipynb #c22rd002
+@torch.no_grad()
+def reencoding_distance(encoder, rows, values, tools):
+    "[n]: L2 distance from each row to `encoder(tools, values)`, relative to the row's norm (NaN values are encoded as 0)."
+    dev = next(encoder.parameters()).device
+    again = encoder.eval()(tools.to(dev), torch.nan_to_num(values).to(dev)).float().cpu()
+    return (again - rows).norm(dim=1) / rows.norm(dim=1)
+
 class FrozenLMReader:
     """The scorer's `value_reader`: rows [N, hidden] → [N, 6] normalised values that the frozen LM writes when it reads each
     row as a prefix (NaN where the text does not parse). With `encoder` (the one that wrote the rows) and each row's tool
@@ -157,12 +166,9 @@ class FrozenLMReader:
 
     def _read(self, texts): return config_values_from_texts(texts, self.normalizer)
 
-    @torch.no_grad()
     def reencodes(self, rows, values, tools):
         "[n] bool: the values, encoded again with their tools, give back their rows."
-        dev = next(self.encoder.parameters()).device
-        again = self.encoder.eval()(tools.to(dev), torch.nan_to_num(values).to(dev)).float().cpu()
-        return torch.isfinite(values).all(1) & ((again - rows).norm(dim=1) <= self.tol * rows.norm(dim=1))
+        return torch.isfinite(values).all(1) & (reencoding_distance(self.encoder, rows, values, tools) <= self.tol)
 
     def __call__(self, rows):
         rows = torch.as_tensor(rows, dtype=torch.float32)
@@ -185,9 +191,7 @@ def reencoding_margin(encoder, table: ConfigTable, normalizer) -> dict:
     field's neighbouring value in the table; for latency also ±1 ms), per field and overall (`"min"`): `FrozenLMReader`'s
     check refuses a misreading only if it moves the row by more than its `tol`. Uses the table: a diagnostic, not the check."""
     raw, tools = table.raw_features(), torch.from_numpy(table.tool_ids())
-    dev = next(encoder.parameters()).device
-    encode = lambda r: encoder.eval()(tools.to(dev), torch.from_numpy(normalizer(r)).to(dev)).float().cpu()
-    rows = encode(raw)
+    rows = config_embeddings(encoder, table, normalizer)
     out = {}
     for k, name in enumerate(FIELDS[1:]):
         vals = np.unique(raw[:, k]); j = np.searchsorted(vals, raw[:, k])
@@ -197,7 +201,7 @@ def reencoding_margin(encoder, table: ConfigTable, normalizer) -> dict:
         for s in steps:
             r = raw.copy(); r[:, k] = s
             changed = torch.from_numpy(r[:, k] != raw[:, k])
-            moved.append(((encode(r) - rows).norm(dim=1) / rows.norm(dim=1))[changed])
+            moved.append(reencoding_distance(encoder, rows, torch.from_numpy(normalizer(r)), tools)[changed])
         moved = torch.cat(moved)
         if len(moved): out[name] = float(moved.min())
     return {**out, "min": min(out.values())}
