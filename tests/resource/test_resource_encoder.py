@@ -133,6 +133,8 @@ def test_train_decoder_with_the_frozen_lm(small, tmp_path, capsys):
     assert main(base + ["--llm-model", str(d/"lm"), "--encoder", str(d/"enc"/"pretrained_encoder.pt"), "--out", str(tmp_path/"chk")]) == 0
     read = json.loads((tmp_path/"chk"/"decoder_comparison.json").read_text())["values_read"]["scorer, exported embeddings"]
     assert read["first_reading"] + read["repaired"] + read["unread"] == len(_)
+    printed = capsys.readouterr().out                       # the terminal says it too, not only the JSON
+    assert all(f"'{k}': {read[k]}" in printed for k in ("first_reading", "repaired", "unread")), printed
     assert read["exact"] == read["parse"]                   # every value it kept is the configuration's own
     assert "first_reading" not in got["values_read"]["scorer, exported embeddings"]   # without --encoder: unchecked
 

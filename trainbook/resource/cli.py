@@ -90,6 +90,8 @@ def cmd_train_decoder(args):
         reader = FrozenLMReader(cap, tok, norm, table.tool_ids(), encoder=enc)
     tab, info = compare_decoders(table, w, norm, cfg, value_reader=reader)
     print(tab.drop(columns=["train_seconds"], errors="ignore").to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    if reader is not None:   # how many rows the LM read right at once, how many the check repaired, how many it left unread
+        print(f"values read from the export: {info['values_read']['scorer, exported embeddings']}")
     write_json(out/"decoder_comparison.json", {"rows": tab.to_dict("records"), **info}, schema="resource_decoder_comparison", version=2)
 
 # %% ../../nbs/resource/90_cli.ipynb #f2c12474

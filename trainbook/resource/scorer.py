@@ -307,15 +307,16 @@ def make_decoder(variant, in_dim, table: ConfigTable, config_weights, cfg: Decod
     raise UserError(f"unknown decoder variant {variant!r}; expected one of {VARIANTS}")
 
 def decoder_datasets(table: ConfigTable, normalizer, cfg: DecoderConfig, task_encoder=None):
-    """Held-out configuration ids and `{split: (features, requests)}` for train / val / test / test_heldout / test_unseen / test_unseen2.
+    """Held-out configuration ids and `{split: (features, requests)}` for train / val / test / test_heldout, and
+    test_unseen / test_unseen2 / test_unseen3 (one per unseen author, `resource.unseen`).
     Validation (epoch choice) is in training phrasings: no held-out wording steers model selection."""
     held = heldout_configs(table, cfg.heldout_frac, cfg.seed)
     reqs = {"train": make_requests(table, cfg.num_train, cfg.seed, "train", cfg.p_none, labels_not_in=held),
             "val": make_requests(table, cfg.num_val, cfg.seed + 2, "train", cfg.p_none, labels_not_in=held),
             "test": make_requests(table, cfg.num_test, cfg.seed + 1, "test", cfg.p_none, labels_not_in=held),
             "test_heldout": make_requests(table, cfg.num_test_heldout, cfg.seed + 3, "test", 0.0, labels_in=held),
-            "test_unseen": make_requests(table, cfg.num_test, cfg.seed + 4, "unseen", cfg.p_none, labels_not_in=held),
-            "test_unseen2": make_requests(table, cfg.num_test, cfg.seed + 5, "unseen2", cfg.p_none, labels_not_in=held)}
+            **{f"test_{s}": make_requests(table, cfg.num_test, cfg.seed + 4 + k, s, cfg.p_none, labels_not_in=held)
+               for k, s in enumerate(("unseen", "unseen2", "unseen3"))}}
     tasks = sorted(set().union(*(set(r.task) for r in reqs.values())))
     vecs = dict(zip(tasks, (task_encoder or minilm_embeddings)(tasks)))
     return held, {k: (request_features(table, normalizer, r.text, vecs), r) for k, r in reqs.items()}
@@ -369,7 +370,7 @@ def tool_choice_loo(table: ConfigTable, reqs, encoder) -> dict:
     return {"accuracy": float(np.mean(right)), "phrasings": len(right)}
 
 TEST_SETS = {"test": "held-out phrasings", "test_heldout": "held-out configurations", "test_unseen": "unseen author's phrasings",
-             "test_unseen2": "second unseen author's phrasings"}
+             "test_unseen2": "second unseen author's phrasings", "test_unseen3": "third unseen author's phrasings"}
 
 def compare_decoders(table, config_weights, normalizer, cfg: DecoderConfig = DecoderConfig(), task_encoder=None,
                      out_dir=None, variants=VARIANTS, value_reader=None):
