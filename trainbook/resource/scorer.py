@@ -23,6 +23,7 @@ from .text import parse_description, FIELDS
 from .decoder import (make_requests, heldout_configs, oracle_predict, request_features, request_limits,
                                         config_values, decoder_scores)
 from .encoder import decode_prefixes, k_best_descriptions, minilm_embeddings
+from .phrasings import UNSEEN_SPLITS
 from .export import config_embeddings
 from .config import DecoderConfig
 
@@ -316,7 +317,7 @@ def decoder_datasets(table: ConfigTable, normalizer, cfg: DecoderConfig, task_en
             "test": make_requests(table, cfg.num_test, cfg.seed + 1, "test", cfg.p_none, labels_not_in=held),
             "test_heldout": make_requests(table, cfg.num_test_heldout, cfg.seed + 3, "test", 0.0, labels_in=held),
             **{f"test_{s}": make_requests(table, cfg.num_test, cfg.seed + 4 + k, s, cfg.p_none, labels_not_in=held)
-               for k, s in enumerate(("unseen", "unseen2", "unseen3"))}}
+               for k, s in enumerate(UNSEEN_SPLITS)}}
     tasks = sorted(set().union(*(set(r.task) for r in reqs.values())))
     vecs = dict(zip(tasks, (task_encoder or minilm_embeddings)(tasks)))
     return held, {k: (request_features(table, normalizer, r.text, vecs), r) for k, r in reqs.items()}
