@@ -63,7 +63,7 @@ def cmd_train_decoder(args):
     from trainbook.core.artifacts import write_json
     from trainbook.resource.data import load_config_table, FeatureNormalizer
     from trainbook.resource.export import load_export, verify_export
-    from trainbook.resource.scorer import DecoderConfig, compare_decoders
+    from trainbook.resource.scorer import DecoderConfig, compare_decoders, readable
     cfg = config_from_args(DecoderConfig, args)
     out = Path(args.out or args.export)
     check_output_file(out/"decoder_comparison.json", "decoder comparison")
@@ -91,7 +91,7 @@ def cmd_train_decoder(args):
     tab, info = compare_decoders(table, w, norm, cfg, value_reader=reader)
     print(tab.drop(columns=["train_seconds"], errors="ignore").to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     if reader is not None:   # how many rows the LM read right at once, how many the check repaired, how many it left unread
-        print(f"values read from the export: {info['values_read']['scorer, exported embeddings']}")
+        print(f"values read from the export: {readable(info['values_read']['scorer, exported embeddings'])}")
     write_json(out/"decoder_comparison.json", {"rows": tab.to_dict("records"), **info}, schema="resource_decoder_comparison", version=2)
 
 # %% ../../nbs/resource/90_cli.ipynb #f2c12474

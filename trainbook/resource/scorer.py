@@ -7,7 +7,7 @@ __all__ = ['VARIANTS', 'TOOL_HEADS', 'TEST_SETS', 'tool_candidates', 'Hierarchic
            'CandidateScorer', 'reencoding_distance', 'FrozenLMReader', 'reencoding_margin', 'candidate_targets',
            'fits_targets', 'decoder_loss', 'decoder_predict', 'RequestSet', 'request_set', 'train_decoder', 'epochs_to',
            'reads_values', 'make_decoder', 'decoder_datasets', 'tool_prototypes', 'tool_readout', 'tool_choice_loo',
-           'compare_decoders']
+           'compare_decoders', 'readable']
 
 # %% ../../nbs/resource/65_scorer.ipynb #b1c0de05
 import functools, math, tempfile, time, typing
@@ -424,3 +424,8 @@ def compare_decoders(table, config_weights, normalizer, cfg: DecoderConfig = Dec
             "oracle_val": decoder_scores(table, sets["val"][1], *oracle_predict(table, sets["val"][1].text)),
             "none_share_test": float((sets["test"][1].label < 0).mean()), "config": asdict(cfg)}
     return pd.DataFrame(rows), {"curves": curves, "values_read": values_read, **meta}
+
+# %% ../../nbs/resource/65_scorer.ipynb #c25rd001
+def readable(d: dict, places: int = 4) -> dict:
+    "`d` with its float values rounded to `places`: the reading counts and margins as one line a reader can take in."
+    return {k: round(v, places) if isinstance(v, float) else v for k, v in d.items()}
