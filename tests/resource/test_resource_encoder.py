@@ -135,6 +135,8 @@ def test_train_decoder_with_the_frozen_lm(small, tmp_path, capsys):
     assert read["first_reading"] + read["repaired"] + read["unread"] == len(_)
     printed = capsys.readouterr().out                       # the terminal says it too, not only the JSON
     assert all(f"'{k}': {read[k]}" in printed for k in ("first_reading", "repaired", "unread")), printed
+    # the whole dict as one parseable line, equal to the JSON's (this tiny run's rates are whole; `readable`'s rounding is
+    # checked in 65_scorer)
     line = next(l for l in printed.splitlines() if l.startswith("values read from the export: "))
     assert ast.literal_eval(line.split(": ", 1)[1]) == {k: round(v, 4) if isinstance(v, float) else v for k, v in read.items()}
     assert read["exact"] == read["parse"]                   # every value it kept is the configuration's own
