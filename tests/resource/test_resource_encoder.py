@@ -121,7 +121,7 @@ def test_train_decoder_with_the_frozen_lm(small, tmp_path, capsys):
     assert len(err) == 1 and "no language model" in err[0] and not (tmp_path/"x").exists()
     assert main(base + ["--llm-model", str(d/"lm"), "--out", str(tmp_path/"dec")]) == 0
     got = json.loads((tmp_path/"dec"/"decoder_comparison.json").read_text())
-    from trainbook.resource.scorer import VARIANTS
+    from trainbook.resource.scorer import VARIANTS, readable
     assert {r["method"] for r in got["rows"]} == {"rule-based oracle", *VARIANTS}
     # --tool_encoder_rounds 0 keeps the tool choice's MiniLM frozen (fine-tuning is exercised by 57_toolencoder and the pipeline)
     assert got["tool_encoder"] == {"fine_tuned": False, "rounds": 0, "seconds": 0.0}
@@ -138,7 +138,7 @@ def test_train_decoder_with_the_frozen_lm(small, tmp_path, capsys):
     # the whole dict as one parseable line, equal to the JSON's (this tiny run's rates are whole; `readable`'s rounding is
     # checked in 65_scorer)
     line = next(l for l in printed.splitlines() if l.startswith("values read from the export: "))
-    assert ast.literal_eval(line.split(": ", 1)[1]) == {k: round(v, 4) if isinstance(v, float) else v for k, v in read.items()}
+    assert ast.literal_eval(line.split(": ", 1)[1]) == readable(read)
     assert read["exact"] == read["parse"]                   # every value it kept is the configuration's own
     assert "first_reading" not in got["values_read"]["scorer, exported embeddings"]   # without --encoder: unchecked
 
