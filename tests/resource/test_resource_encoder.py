@@ -119,10 +119,14 @@ def test_train_decoder_with_the_frozen_lm(small, tmp_path, capsys):
     assert main(base + ["--llm-model", str(d/"nothing"), "--out", str(tmp_path/"x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no language model" in err[0] and not (tmp_path/"x").exists()
-    assert main(base + ["--llm-model", str(d/"lm"), "--out", str(tmp_path/"dec")]) == 0
+    assert main(base + ["--llm-model", str(d/"lm"), "--out", str(tmp_path/"dec"), "--confirm_margin", "0"]) == 0
     got = json.loads((tmp_path/"dec"/"decoder_comparison.json").read_text())
-    from trainbook.resource.scorer import VARIANTS, readable
+    from trainbook.resource.scorer import VARIANTS, CONFIRMATION_KEYS, readable
     assert {r["method"] for r in got["rows"]} == {"rule-based oracle", *VARIANTS}
+    # --confirm_margin 0 never asks: every misread phrasing is answered silently, and every request is answered
+    rows = [r for r in got["rows"] if r["method"] != "rule-based oracle"]
+    assert all(r["asked"] == 0 and r["misread_answered"] == r["phrasings"] - r["phrasings_tool_right"] for r in rows)
+    assert "less than 0.0:" in capsys.readouterr().out      # the terminal says which margin its asking table is for
     # --tool_encoder_rounds 0 keeps the tool choice's MiniLM frozen (fine-tuning is exercised by 57_toolencoder and the pipeline)
     assert got["tool_encoder"] == {"fine_tuned": False, "rounds": 0, "seconds": 0.0}
     # --encoder: the readings are checked by re-encoding them, and the counts say what came of each row
@@ -131,7 +135,9 @@ def test_train_decoder_with_the_frozen_lm(small, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "give --llm-model too" in err[0] and not (tmp_path/"y").exists()
     assert main(base + ["--llm-model", str(d/"lm"), "--encoder", str(d/"enc"/"pretrained_encoder.pt"), "--out", str(tmp_path/"chk")]) == 0
-    read = json.loads((tmp_path/"chk"/"decoder_comparison.json").read_text())["values_read"]["scorer, exported embeddings"]
+    chk = json.loads((tmp_path/"chk"/"decoder_comparison.json").read_text())
+    read = chk["values_read"]["scorer, exported embeddings"]
+    assert chk["config"]["confirm_margin"] == 0.538 and all(set(CONFIRMATION_KEYS) <= set(r) for r in chk["rows"])
     assert read["first_reading"] + read["repaired"] + read["unread"] == len(_)
     printed = capsys.readouterr().out                       # the terminal says it too, not only the JSON
     assert all(f"'{k}': {read[k]}" in printed for k in ("first_reading", "repaired", "unread")), printed

@@ -63,7 +63,7 @@ def cmd_train_decoder(args):
     from trainbook.core.artifacts import write_json
     from trainbook.resource.data import load_config_table, FeatureNormalizer
     from trainbook.resource.export import load_export, verify_export
-    from trainbook.resource.scorer import DecoderConfig, compare_decoders, readable
+    from trainbook.resource.scorer import DecoderConfig, compare_decoders, readable, CONFIRMATION_KEYS
     cfg = config_from_args(DecoderConfig, args)
     out = Path(args.out or args.export)
     check_output_file(out/"decoder_comparison.json", "decoder comparison")
@@ -89,7 +89,11 @@ def cmd_train_decoder(args):
         cap, tok, *_ = build_captioner(PretrainEncoderConfig(llm_model=args.llm_model, device=cfg.device), table)
         reader = FrozenLMReader(cap, tok, norm, table.tool_ids(), encoder=enc)
     tab, info = compare_decoders(table, w, norm, cfg, value_reader=reader)
-    print(tab.drop(columns=["train_seconds"], errors="ignore").to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    four = lambda x: f"{x:.4f}"
+    print(tab.drop(columns=["train_seconds", *CONFIRMATION_KEYS], errors="ignore").to_string(index=False, float_format=four))
+    # asking on unsure tool reads, in a table of its own: the oracle has no probabilities, so it has no row there
+    print(f"asking the user to confirm the tool when its two most probable tools differ by less than {cfg.confirm_margin}:")
+    print(tab[tab.method != "rule-based oracle"][["method", "test_set", *CONFIRMATION_KEYS]].to_string(index=False, float_format=four))
     if reader is not None:   # how many rows the LM read right at once, how many the check repaired, how many it left unread
         print(f"values read from the export: {readable(info['values_read']['scorer, exported embeddings'])}")
     write_json(out/"decoder_comparison.json", {"rows": tab.to_dict("records"), **info}, schema="resource_decoder_comparison", version=2)
