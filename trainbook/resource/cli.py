@@ -63,7 +63,7 @@ def cmd_train_decoder(args):
     from trainbook.core.artifacts import write_json
     from trainbook.resource.data import load_config_table, FeatureNormalizer
     from trainbook.resource.export import load_export, verify_export
-    from trainbook.resource.scorer import DecoderConfig, compare_decoders, readable, CONFIRMATION_KEYS
+    from trainbook.resource.scorer import DecoderConfig, compare_decoders, readable, confirmation_rows, CONFIRMATION_KEYS
     cfg = config_from_args(DecoderConfig, args)
     out = Path(args.out or args.export)
     check_output_file(out/"decoder_comparison.json", "decoder comparison")
@@ -93,7 +93,7 @@ def cmd_train_decoder(args):
     print(tab.drop(columns=["train_seconds", *CONFIRMATION_KEYS], errors="ignore").to_string(index=False, float_format=four))
     # asking on unsure tool reads, in a table of its own: the oracle has no probabilities, so it has no row there
     print(f"asking the user to confirm the tool when its two most probable tools differ by less than {cfg.confirm_margin}:")
-    print(tab[tab.method != "rule-based oracle"][["method", "test_set", *CONFIRMATION_KEYS]].to_string(index=False, float_format=four))
+    print(confirmation_rows(tab).to_string(index=False, float_format=four))
     if reader is not None:   # how many rows the LM read right at once, how many the check repaired, how many it left unread
         print(f"values read from the export: {readable(info['values_read']['scorer, exported embeddings'])}")
     write_json(out/"decoder_comparison.json", {"rows": tab.to_dict("records"), **info}, schema="resource_decoder_comparison", version=2)

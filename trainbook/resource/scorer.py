@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['CONFIRMATION_KEYS', 'VARIANTS', 'TOOL_HEADS', 'TEST_SETS', 'tool_candidates', 'HierarchicalDecoder',
            'config_values_from_texts', 'CandidateScorer', 'reencoding_distance', 'FrozenLMReader', 'reencoding_margin',
-           'candidate_targets', 'fits_targets', 'decoder_loss', 'decoder_predict', 'RequestSet', 'request_set',
-           'train_decoder', 'epochs_to', 'tool_probabilities', 'unsure_tools', 'confirmation_scores', 'reads_values',
-           'make_decoder', 'decoder_datasets', 'tool_prototypes', 'tool_readout', 'tool_choice_loo', 'compare_decoders',
-           'readable']
+           'candidate_targets', 'fits_targets', 'decoder_loss', 'decoder_outputs', 'decoder_predict', 'RequestSet',
+           'request_set', 'train_decoder', 'epochs_to', 'unsure_tools', 'confirmation_scores', 'confirmation_rows',
+           'reads_values', 'make_decoder', 'decoder_datasets', 'tool_prototypes', 'tool_readout', 'tool_choice_loo',
+           'compare_decoders', 'readable']
 
 # %% ../../nbs/resource/65_scorer.ipynb #b1c0de05
 import functools, math, tempfile, time, typing
@@ -238,11 +238,12 @@ def decoder_loss(model, batch, allowed=None, cfg_values=None, feas_weight=1.0):
     return loss, logs
 
 @torch.no_grad()
-def decoder_predict(model, x, table: ConfigTable, gate=True, batch_size=256):
-    "`(tool names, config ids)`; -1 = no feasible configuration. `gate`: only candidates predicted to fit."
+def decoder_outputs(model, x, table: ConfigTable, gate=True, batch_size=256):
+    """`(tool names, config ids, tool probabilities [B, T])`; -1 = no feasible configuration. `gate`: only candidates
+    predicted to fit. The probabilities are the softmax of the tool logits (for a logistic readout, the regression's own)."""
     model.eval()
     dev = next(model.parameters()).device
-    tools, cfgs = [], []
+    tools, cfgs, probs = [], [], []
     for i in range(0, len(x), batch_size):
         out = model(x[i:i + batch_size].to(dev))
         logits, K = out["logits"].clone(), out["cand"].shape[1]
@@ -251,7 +252,12 @@ def decoder_predict(model, x, table: ConfigTable, gate=True, batch_size=256):
         j = logits.argmax(1)
         pick = out["cand"].gather(1, j.clamp(max=K - 1)[:, None]).squeeze(1)
         tools += out["tool_logits"].argmax(-1).tolist(); cfgs += torch.where(j == K, -1, pick).tolist()
-    return [table.tool_names[i] for i in tools], cfgs
+        probs.append(out["tool_logits"].softmax(-1).cpu())
+    return [table.tool_names[i] for i in tools], cfgs, torch.cat(probs)
+
+def decoder_predict(model, x, table: ConfigTable, gate=True, batch_size=256):
+    "`(tool names, config ids)` of `decoder_outputs`; -1 = no feasible configuration."
+    return decoder_outputs(model, x, table, gate, batch_size)[:2]
 
 class RequestSet(torch.utils.data.Dataset):
     def __init__(self, x, tool, label, limits): self.x, self.tool, self.label, self.limits = x, tool, label, limits
@@ -284,13 +290,6 @@ def epochs_to(history, key, level):
     return next((r["epoch"] for r in history if r[key] >= level), None)
 
 # %% ../../nbs/resource/65_scorer.ipynb #c26cf002
-@torch.no_grad()
-def tool_probabilities(model, x, batch_size=256) -> torch.Tensor:
-    "[B, T]: the decoder's tool probabilities, the softmax of its tool logits (for a logistic readout, the regression's own)."
-    model.eval()
-    dev = next(model.parameters()).device
-    return torch.cat([model(x[i:i + batch_size].to(dev))["tool_logits"].softmax(-1).cpu() for i in range(0, len(x), batch_size)])
-
 def unsure_tools(probs, margin: float):
     """`(ask [B] bool, first [B], second [B])`: the two most probable tools, and whether their probabilities differ by less
     than `margin` (0: never ask; with one tool there is nothing to ask)."""
@@ -299,7 +298,7 @@ def unsure_tools(probs, margin: float):
     top = probs.topk(2, -1)
     return top.values[:, 0] - top.values[:, 1] < margin, top.indices[:, 0], top.indices[:, 1]
 
-# the first four count phrasings; a table holding the oracle's rows beside them (no probabilities: NaN) keeps them as floats
+# the first four count phrasings (`confirmation_rows` gives them back as integers)
 CONFIRMATION_KEYS = ("phrasings_asked", "misread_asked", "misread_answered", "right_asked", "asked", "right_tool_offered",
                      "answered_feasible_rate")
 
@@ -321,6 +320,12 @@ def confirmation_scores(table: ConfigTable, reqs: pd.DataFrame, probs, pred_cfgs
             "right_asked": int((~misread & asked).sum()), "asked": float(ask.mean()),
             "right_tool_offered": float(offered[ask].mean()) if ask.any() else float("nan"),
             "answered_feasible_rate": feasible}
+
+def confirmation_rows(tab: pd.DataFrame) -> pd.DataFrame:
+    """The decoder variants' rows of a `compare_decoders` table with their `CONFIRMATION_KEYS`, phrasing counts as integers:
+    the oracle, which has no tool probabilities, is left out (its NaN is what made them floats)."""
+    rows = tab[tab.method != "rule-based oracle"]
+    return rows[["method", "test_set", *CONFIRMATION_KEYS]].astype({k: int for k in CONFIRMATION_KEYS[:4]})
 
 # %% ../../nbs/resource/65_scorer.ipynb #b1c0de0c
 VARIANTS = ["scorer, exported embeddings", "scorer, exported embeddings, learned readout", "scorer, random embeddings",
@@ -454,9 +459,9 @@ def compare_decoders(table, config_weights, normalizer, cfg: DecoderConfig = Dec
         curves[v] = {k: [h[k] for h in res.history] for k in ("train_loss", "val_exact", "val_feasible_rate", "heldout_exact")}
         for split, name in TEST_SETS.items():
             x, r = sets[split]
-            tools, cfgs = decoder_predict(model, x, table)
+            tools, cfgs, probs = decoder_outputs(model, x, table)
             rows.append({"method": v, "test_set": name, **decoder_scores(table, r, tools, cfgs),
-                         **confirmation_scores(table, r, tool_probabilities(model, x), cfgs, cfg.confirm_margin),
+                         **confirmation_scores(table, r, probs, cfgs, cfg.confirm_margin),
                          "best_epoch": res.best_epoch, "train_seconds": res.train_seconds})
     best = max(max(c["val_exact"]) for c in curves.values())
     for row in rows:
