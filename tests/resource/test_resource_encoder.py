@@ -1,5 +1,6 @@
 "Frozen-LM invariance, tiny end-to-end pre-training, checkpoints, export round-trip, CLI."
 import ast, json
+import numpy as np
 import pytest
 import torch
 from trainbook.core.cli import main
@@ -127,6 +128,7 @@ def test_train_decoder_with_the_frozen_lm(small, tmp_path, capsys):
     rows = [r for r in got["rows"] if r["method"] != "rule-based oracle"]
     assert all(r["asked"] == 0 and r["misread_answered"] == r["phrasings"] - r["phrasings_tool_right"] for r in rows)
     assert "less than 0.0:" in capsys.readouterr().out      # the terminal says which margin its asking table is for
+    _plan_answers_as_the_run_scored(d, tmp_path/"dec", got, capsys)
     # --tool_encoder_rounds 0 keeps the tool choice's MiniLM frozen (fine-tuning is exercised by 57_toolencoder and the pipeline)
     assert got["tool_encoder"] == {"fine_tuned": False, "rounds": 0, "seconds": 0.0}
     # --encoder: the readings are checked by re-encoding them, and the counts say what came of each row
@@ -147,6 +149,43 @@ def test_train_decoder_with_the_frozen_lm(small, tmp_path, capsys):
     assert ast.literal_eval(line.split(": ", 1)[1]) == readable(read)
     assert read["exact"] == read["parse"]                   # every value it kept is the configuration's own
     assert "first_reading" not in got["values_read"]["scorer, exported embeddings"]   # without --encoder: unchecked
+
+def _plan_answers_as_the_run_scored(d, out, got, capsys):
+    """`trainbook resource plan` on the folder `train-decoder` wrote: the decoder the run scored, answering as it was scored.
+    This one-epoch decoder answers most requests "no feasible configuration", so what is checked here is the command's
+    wiring; the sharp check that the loaded decoder is the scored one is 70_planner's (three epochs, picks that fit, and a
+    mutation that drops the read values fails it) and the pipeline's, which stops a run whose loaded decoder differs."""
+    from trainbook.resource.config import DecoderConfig
+    from trainbook.resource.decoder import decoder_scores
+    from trainbook.resource.planner import load_planner, describe_plan
+    from trainbook.resource.scorer import decoder_datasets, VARIANTS, TEST_SETS
+    from trainbook.core.config import from_dict
+    table = load_config_table(d/"tools.json", d/"profiling.csv")
+    planner = load_planner(out/"decoder", table)
+    assert planner.confirm_margin == 0.0 and planner.variant == VARIANTS[0]     # the margin the decoders were trained with
+    cfg = from_dict(DecoderConfig, got["config"])
+    sets = decoder_datasets(table, planner.normalizer, cfg, planner.task_encoder)[1]
+    keys = ("tool_acc", "exact", "feasible_rate", "none_acc", "silent_infeasible", "cost_excess")
+    for split, name in TEST_SETS.items():     # every test set's requests, answered as the run scored them
+        _, reqs = sets[split]
+        plans = planner.plan(reqs.text.tolist())
+        picks = [p["options"][0] for p in plans]
+        again = decoder_scores(table, reqs, [o["tool"] for o in picks], [(o["configuration"] or {"id": -1})["id"] for o in picks])
+        row = next(r for r in got["rows"] if r["method"] == VARIANTS[0] and r["test_set"] == name)
+        assert all(again[k] == row[k] or (np.isnan(again[k]) and np.isnan(row[k])) for k in keys), (name, again, row)
+        assert {p["answer"] for p in plans} <= {"configuration", "no feasible configuration"}   # margin 0 never asks
+    test = sets["test"][1]
+    # the command line gives the same plans: JSON lines with --json, `describe_plan` without
+    texts = test.text.tolist()[:3]
+    tp = ["--tools", str(d/"tools.json"), "--profiles", str(d/"profiling.csv")]
+    capsys.readouterr()
+    assert main(["resource", "plan", "--decoder", str(out), "--json", *tp, *texts]) == 0
+    assert [json.loads(l) for l in capsys.readouterr().out.splitlines()] == planner.plan(texts)
+    assert main(["resource", "plan", "--decoder", str(out/"decoder"), "--confirm_margin", "0.999", "--variant", VARIANTS[3], *tp, texts[0]]) == 0
+    printed = capsys.readouterr().out
+    assert "unsure of the tool, confirm one:" in printed     # three tools, flat enough after one epoch: a margin of 0.999 asks
+    asked = load_planner(out, table, VARIANTS[3], confirm_margin=0.999).plan(texts[:1])[0]
+    assert printed.strip() == describe_plan(asked) and len(asked["options"]) == 2
 
 def test_same_seed_same_reconstruction(small):
     "Two runs with one seed give bit-identical encoders and decoded texts; another seed gives another encoder."

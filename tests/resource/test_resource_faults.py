@@ -1,4 +1,4 @@
-"""Fault injection for `trainbook resource make-data | pretrain-lm | pretrain | export | train-decoder` (issue 18).
+"""Fault injection for `trainbook resource make-data | pretrain-lm | pretrain | export | train-decoder | plan` (issues 18, 21).
 
 Every bad input must end in exit code 2 and ONE line on stderr that names the file (and line or byte
 where known), with no traceback and nothing written. Classes of the issue covered here:
@@ -14,10 +14,11 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from trainbook.core.cli import main
 from trainbook.core.errors import DataError
 from trainbook.resource.data import load_config_table, load_profiles, make_profiling_frame, tool_registry
 from trainbook.resource.export import LOOKUP, MASKS, SIDECAR, WEIGHTS, export_config_weights
-from faults import Evil, files_under, in_our_words, json_edited, refused, refused_process, unwritable   # tests/faults.py
+from faults import Evil, edit_json, files_under, in_our_words, json_edited, refused, refused_process, unwritable   # tests/faults.py
 
 HYP = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 HEADER = "tool,input_size,cpu_core,cpu_mem_gb,gpu_sm,gpu_mem_gb,latency_ms"
@@ -293,6 +294,89 @@ def test_language_model_folder_contents(reg, tmp_path, capsys):
         refused(capsys, "resource", "pretrain", "--tools_path", reg / "tools.json", "--profiles_path", reg / "profiling.csv",
                 "--llm_model", lm, "--output_dir", tmp_path / "enc", names=lm)
     assert not (tmp_path / "enc").exists()
+
+
+# ---------------------------------------------------------------- `plan`: requests, decoder folders, checkpoints
+REQ = "Draw a box around every car. Input size: small. Limits: at most 2 CPU cores, 4 GB RAM, 20 GPU SMs, 2 GB GPU memory, latency within 900 ms."
+
+
+@pytest.fixture(scope="module")
+def decoder(reg):
+    "A decoder folder as `train-decoder` writes it, with untrained weights (nothing here trains): its manifest and one checkpoint."
+    from trainbook.resource.data import FeatureNormalizer
+    from trainbook.resource.scorer import DecoderConfig, VARIANTS, make_decoder, variant_folder, write_decoder_manifest
+    table = load_config_table(reg / "tools.json", reg / "profiling.csv")
+    cfg = DecoderConfig(hidden=8, pair_hidden=8, tool_encoder_rounds=0)
+    d = reg / "decoder"; (d / variant_folder(VARIANTS[0])).mkdir(parents=True)
+    readout = torch.randn(2, cfg.task_dim, generator=torch.Generator().manual_seed(0)), torch.zeros(2)
+    model = make_decoder(VARIANTS[0], cfg.task_dim + 6, table, torch.randn(len(table), 8), cfg, readout)
+    torch.save(model.state_dict(), d / variant_folder(VARIANTS[0]) / "best.pt")
+    write_decoder_manifest(d, cfg, table, FeatureNormalizer.fit(table.raw_features()), [VARIANTS[0]], "minilm")
+    return d
+
+
+def _plan(reg, dec, *more):
+    return ["resource", "plan", "--decoder", dec, *tp(reg), *more]
+
+
+def test_plan_requests_refused_where_they_are(reg, decoder, tmp_path, capsys):
+    "Each request is checked before any model loads: the one that does not read is named by its position or file line."
+    assert main(["resource", "plan", "--decoder", str(decoder), *map(str, tp(reg)), REQ]) == 0    # the folder itself is sound
+    assert "configuration" in capsys.readouterr().out
+    refused(capsys, *_plan(reg, decoder, REQ, "Caption it."), names="request 2", says=("does not state its input size", "Input size: small"))
+    refused(capsys, *_plan(reg, decoder, REQ.replace("small", "huge")), says=("'huge' is not one of small, medium, large",))
+    f = tmp_path / "requests.txt"; f.write_text(f"# mine\n{REQ}\n{REQ.replace('900 ms', '9.0.0 ms')}\n")
+    refused(capsys, *_plan(reg, decoder, "--requests", f), names=f"{f}: line 3", says=("not a number",))
+    latin = tmp_path / "latin.txt"; latin.write_bytes(REQ.encode() + b"\n caf\xe9")
+    refused(capsys, *_plan(reg, decoder, "--requests", latin), names=latin, says=(f"byte {len(REQ) + 5}", "not UTF-8"))
+    refused(capsys, *_plan(reg, decoder, "--requests", tmp_path), names=tmp_path, says=("directory",))
+    refused(capsys, *_plan(reg, decoder, "--requests", tmp_path / "none.txt"), names=tmp_path / "none.txt")
+    refused(capsys, *_plan(reg, decoder), says=("no request",))
+    refused(capsys, *_plan(reg, decoder, "--requests", f, REQ), says=("not both",))
+    refused(capsys, *_plan(reg, decoder, "--confirm_margin", "1.5", REQ), says=("confirm_margin", "< 1"))
+    refused(capsys, *_plan(reg, decoder, "--confirm_margin", "nan", REQ), says=("finite number",))
+
+
+def test_plan_decoder_folder_faults(reg, decoder, tmp_path, capsys):
+    "A folder that is not a decoder's, a manifest or checkpoint that is wrong, another table: one line naming what."
+    from trainbook.resource.scorer import DECODER_MANIFEST
+    best = "scorer_exported_embeddings/best.pt"
+    refused(capsys, *_plan(reg, tmp_path, REQ), names=tmp_path, says=("no decoder.json",))
+    def spoiled(name, spoil):
+        d = shutil.copytree(decoder, tmp_path / name); spoil(d); return d
+    for name, spoil, where, says in [
+        ("schema", lambda d: edit_json(d / DECODER_MANIFEST, schema="bam_artifacts"), DECODER_MANIFEST, "expected schema 'resource_decoder'"),
+        ("dup", lambda d: (d / DECODER_MANIFEST).write_text('{"schema": "resource_decoder",\n "schema": "x"}'), DECODER_MANIFEST, "duplicate key"),
+        ("key", lambda d: _edit_config(d, lr_typo=1), DECODER_MANIFEST, "unknown config key 'lr_typo'"),
+        ("list", lambda d: edit_json(d / DECODER_MANIFEST, variants=["scorer, exported embeddings"]), DECODER_MANIFEST, "'variants' is missing or not a JSON object"),
+        ("nonorm", lambda d: edit_json(d / DECODER_MANIFEST, normalizer={"mean": [0.0]}), DECODER_MANIFEST, "six numbers"),
+        ("leave", lambda d: edit_json(d / DECODER_MANIFEST, variants={"scorer, exported embeddings": "../../x"}), DECODER_MANIFEST, "leaves its folder"),
+        ("enc", lambda d: edit_json(d / DECODER_MANIFEST, task_encoder="bert"), DECODER_MANIFEST, "'task_encoder' must be one of"),
+        ("trunc", lambda d: (d / best).write_bytes((d / best).read_bytes()[:300]), best, "corrupt or truncated"),
+        ("evil", lambda d: torch.save({"x": Evil()}, d / best), best, "refused"),
+        ("gone", lambda d: (d / best).unlink(), best, "checkpoint not found"),
+        ("notdec", lambda d: torch.save({"weights": torch.zeros(25, 8)}, d / best), best, "not a decoder checkpoint"),
+        ("other", lambda d: torch.save({**torch.load(d / best), "emb": torch.zeros(25, 4)}, d / best), best, "incompatible with this model"),
+        ("tuned", lambda d: edit_json(d / DECODER_MANIFEST, task_encoder="tool_encoder"), "tool_encoder", "tool encoder is missing"),
+        ("custom", lambda d: edit_json(d / DECODER_MANIFEST, task_encoder="custom"), "", "passed in code"),
+    ]:
+        d = spoiled(name, spoil)
+        in_our_words(refused(capsys, *_plan(reg, d, REQ), names=d / where, says=(says,)))
+    # the tool encoder's folder holds no model: said when the planner first encodes a request
+    d = spoiled("junk", lambda d: edit_json(d / DECODER_MANIFEST, task_encoder="tool_encoder"))
+    (d / "tool_encoder").mkdir(); (d / "tool_encoder" / "config.json").write_text("{}")
+    refused(capsys, *_plan(reg, d, REQ), names=d / "tool_encoder", says=("cannot load the sentence encoder",))
+    refused(capsys, *_plan(reg, decoder, "--variant", "linear head, random init", REQ), says=("has no decoder 'linear head, random init'",))
+    # the table the requests are answered from must be the one the decoder was trained on
+    other = tmp_path / "other.csv"
+    make_profiling_frame().query("tool == 'image_classification'").iloc[::30].to_csv(other, index=False)
+    refused(capsys, "resource", "plan", "--decoder", decoder, "--tools", reg / "tools.json", "--profiles", other, REQ,
+            names=decoder, says=("was trained on 25 configurations",))
+
+
+def _edit_config(d, **kw):
+    from trainbook.resource.scorer import DECODER_MANIFEST
+    with json_edited(d / DECODER_MANIFEST) as m: m["config"].update(kw)
 
 
 # ---------------------------------------------------------------- the real entry point

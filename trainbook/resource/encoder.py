@@ -17,6 +17,7 @@ from .data import ConfigTable, FeatureNormalizer
 from .text import TEMPLATES, FIELDS, render_description, parse_description
 from .lm import style_prompt_ids, description_ids
 from ..core.paths import minilm_path
+from ..core.errors import CheckpointError
 
 # %% ../../nbs/resource/30_encoder.ipynb #fc5d1842
 @torch.no_grad()
@@ -38,8 +39,12 @@ def minilm_embeddings(texts, model_path=None, batch_size=64):
     """[n, 384] L2-normalised mean-pooled MiniLM sentence embeddings (the all-MiniLM-L6-v2 recipe); `model_path`: another
     encoder of that recipe, such as the tool choice's fine-tuned one (`resource.toolencoder`)."""
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()      # a loading bar per call on stderr, where a command's one-line errors go
     path = model_path or minilm_path(required=True)
-    tok, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    try: tok, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    except (OSError, ValueError) as e:     # a folder that is not a model: a tool encoder cut short, another model's files
+        raise CheckpointError(f"cannot load the sentence encoder {path}: {str(e).splitlines()[0]}") from None
     return torch.cat([mean_pooled(model, tok(list(texts[i:i + batch_size]), padding=True, truncation=True, max_length=128,
                                              return_tensors="pt")) for i in range(0, len(texts), batch_size)])
 
