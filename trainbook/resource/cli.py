@@ -40,33 +40,28 @@ def cmd_pretrain(args):
                       **{f"{k}_exact_match": v["exact_match"] for k, v in r.items()}}, indent=1))
     print(f"checkpoints in {cfg.output_dir}")
 
-def _check_encoder_table(path, meta, table):
-    "Refuse, in one line, an encoder checkpoint (`meta` from `load_pretrained_encoder`) trained on another table than `table`."
-    if table.tool_names != meta["tool_names"] or len(table) != meta["num_configs"]:
-        raise UserError(f"{path} was trained on {meta['num_configs']} configurations of {meta['tool_names']}, "
-                        f"the table has {len(table)} of {table.tool_names}")
-
 def cmd_export(args):
     from trainbook.resource.pretrain import load_pretrained_encoder
-    from trainbook.resource.data import load_config_table, ConfigTable
+    from trainbook.resource.data import load_config_table, ConfigTable, check_trained_table
     from trainbook.resource.export import config_embeddings, export_config_weights, verify_export
     check_output_dir(args.out, "export folder")
     enc, cfg, norm, meta = load_pretrained_encoder(args.encoder)
     table = load_config_table(args.tools or cfg.tools_path, args.profiles or cfg.profiles_path)
     if cfg.limit_configs: table = ConfigTable(table.tools, table.frame.iloc[:cfg.limit_configs].reset_index(drop=True))
-    _check_encoder_table(args.encoder, meta, table)
+    check_trained_table(args.encoder, meta["tool_names"], meta["num_configs"], table)
     w = config_embeddings(enc, table, norm)
     export_config_weights(w, table, args.out, description=f"prefix embeddings of {args.encoder} (LM {cfg.llm_model or 'project LM'})")
     print(json.dumps(verify_export(args.out, table, w)))
 
 def cmd_train_decoder(args):
     from trainbook.core.artifacts import write_json
-    from trainbook.resource.data import load_config_table, FeatureNormalizer
+    from trainbook.resource.data import load_config_table, FeatureNormalizer, check_trained_table
     from trainbook.resource.export import load_export, verify_export
     from trainbook.resource.scorer import DecoderConfig, compare_decoders, readable, confirmation_rows, CONFIRMATION_KEYS
     cfg = config_from_args(DecoderConfig, args)
     out = Path(args.out or args.export)
     check_output_file(out/"decoder_comparison.json", "decoder comparison")
+    dec_dir = check_output_dir(out/"decoder", "decoder folder")     # the trained decoders, for `trainbook resource plan`
     table = load_config_table(args.tools, args.profiles)
     verify_export(args.export, require_sidecar=True)      # every file against its sha256 in export.json, before use
     w, lookup, masks, _ = load_export(args.export)
@@ -75,21 +70,17 @@ def cmd_train_decoder(args):
     if args.encoder and not args.llm_model: raise UserError("--encoder checks the frozen LM's readings: give --llm-model too")
     reader = None
     if args.llm_model:      # the frozen LM the export was trained through: the scorer reads each row's values with it
-        import numpy as np
         from trainbook.resource.pretrain import build_captioner, load_pretrained_encoder
         from trainbook.resource.config import PretrainEncoderConfig
         from trainbook.resource.scorer import FrozenLMReader
         enc = None
         if args.encoder:    # the encoder that wrote the export: a reading counts only if it re-encodes to its row
             enc, _, enc_norm, meta = load_pretrained_encoder(args.encoder)
-            _check_encoder_table(args.encoder, meta, table)
-            if not np.allclose([enc_norm.mean, enc_norm.std], [norm.mean, norm.std]):    # same size, other profiles
-                raise UserError(f"{args.encoder} was trained on other profiles than {args.profiles or 'the bundled ones'}: its normaliser differs")
+            check_trained_table(args.encoder, meta["tool_names"], meta["num_configs"], table, enc_norm, args.profiles or "the bundled ones")
             enc = enc.to(cfg.device)
         cap, tok, *_ = build_captioner(PretrainEncoderConfig(llm_model=args.llm_model, device=cfg.device), table)
         reader = FrozenLMReader(cap, tok, norm, table.tool_ids(), encoder=enc)
-    # the trained decoders are kept (`out/decoder`) for `trainbook resource plan`
-    tab, info = compare_decoders(table, w, norm, cfg, value_reader=reader, out_dir=str(check_output_dir(out/"decoder", "decoder folder")))
+    tab, info = compare_decoders(table, w, norm, cfg, value_reader=reader, out_dir=str(dec_dir))
     four = lambda x: f"{x:.4f}"
     print(tab.drop(columns=["train_seconds", *CONFIRMATION_KEYS], errors="ignore").to_string(index=False, float_format=four))
     # asking on unsure tool reads, in a table of its own: the oracle has no probabilities, so it has no row there
@@ -98,7 +89,7 @@ def cmd_train_decoder(args):
     if reader is not None:   # how many rows the LM read right at once, how many the check repaired, how many it left unread
         print(f"values read from the export: {readable(info['values_read']['scorer, exported embeddings'])}")
     write_json(out/"decoder_comparison.json", {"rows": tab.to_dict("records"), **info}, schema="resource_decoder_comparison", version=2)
-    print(f"decoders in {out/'decoder'}: `trainbook resource plan --decoder {out/'decoder'} REQUEST` answers requests with them")
+    print(f"decoders in {dec_dir}: `trainbook resource plan --decoder {dec_dir} REQUEST` answers requests with them")
 
 def cmd_plan(args):
     import sys

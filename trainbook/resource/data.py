@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['TOOL_NAMES', 'TOOL_DESCRIPTIONS', 'INPUT_SIZES', 'GRID', 'LATENCY_BASE', 'LATENCY_FACTORS', 'PROFILE_COLUMNS',
            'NUMERIC_COLUMNS', 'INT_COLUMNS', 'DEFAULT_SEED', 'FEATURE_NAMES', 'tool_registry', 'make_profiling_frame',
-           'write_registry', 'load_tools', 'load_profiles', 'ConfigTable', 'load_config_table', 'FeatureNormalizer']
+           'write_registry', 'load_tools', 'load_profiles', 'ConfigTable', 'load_config_table', 'FeatureNormalizer',
+           'check_trained_table']
 
 # %% ../../nbs/resource/00_data.ipynb #957896cb
 import csv, json, io
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from ..core.errors import DataError
+from ..core.errors import DataError, UserError
 from ..core.artifacts import atomic_write
 from ..core.safeio import read_text, read_json_file, MAX_INT
 
@@ -204,3 +205,16 @@ class FeatureNormalizer:
         return ((self._transform(raw) - np.array(self.mean)) / np.array(self.std)).astype(np.float32)
 
     def to_dict(self): return {"mean": list(map(float, self.mean)), "std": list(map(float, self.std))}
+
+# %% ../../nbs/resource/00_data.ipynb #00c27001
+def check_trained_table(source, tool_names, num_configs, table: ConfigTable, trained_normalizer: FeatureNormalizer | None = None,
+                        profiles="this table's"):
+    """Refuse, in one line, what `source` (an encoder checkpoint, a decoder folder) learnt from another table than `table`:
+    other tools or another number of configurations; with `trained_normalizer`, other profiles (`profiles` names them)."""
+    if table.tool_names != list(tool_names) or len(table) != num_configs:
+        raise UserError(f"{source} was trained on {num_configs} configurations of {list(tool_names)}, "
+                        f"the table has {len(table)} of {table.tool_names}")
+    if trained_normalizer is not None:     # same size, other profiles
+        now = FeatureNormalizer.fit(table.raw_features())
+        if not np.allclose([trained_normalizer.mean, trained_normalizer.std], [now.mean, now.std]):
+            raise UserError(f"{source} was trained on other profiles than {profiles}: its feature normaliser differs")

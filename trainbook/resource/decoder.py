@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['LIMIT_TEMPLATES', 'LIMIT_KEYS', 'REQUEST_FORM', 'TOOL_KEYWORDS', 'config_cost', 'config_values', 'preference_rank',
-           'feasibility', 'cheapest_feasible_many', 'feasible_mask', 'cheapest_feasible', 'heldout_configs',
-           'make_requests', 'parse_limits', 'oracle_tool', 'oracle_predict', 'request_features', 'request_limits',
-           'decoder_scores']
+           'feasibility', 'config_fits', 'cheapest_feasible_many', 'feasible_mask', 'cheapest_feasible',
+           'heldout_configs', 'make_requests', 'parse_limits', 'oracle_tool', 'oracle_predict', 'request_features',
+           'request_limits', 'decoder_scores']
 
 # %% ../../nbs/resource/60_decoder.ipynb #21a01cb4
 import re
@@ -45,11 +45,18 @@ def preference_rank(table: ConfigTable):
     rank = np.empty(len(f), np.int64); rank[order] = np.arange(len(f))
     return rank
 
+def _fits(vals, sizes, limits):
+    "Configuration values `vals` [..., 6] have the request's size and are within its five limits (broadcast)."
+    return (vals[..., 0] == sizes) & (vals[..., 1:] <= limits + 1e-9).all(-1)
+
 def feasibility(table: ConfigTable, tool_ids, sizes, limits):
     "[n, N] bool: configuration `j` is of request `i`'s tool and size and within all five limits."
-    vals = config_values(table)
-    ok = (table.tool_ids()[None] == np.asarray(tool_ids)[:, None]) & (vals[None, :, 0] == np.asarray(sizes, float)[:, None])
-    return ok & (vals[None, :, 1:] <= np.asarray(limits, float)[:, None, :] + 1e-9).all(-1)
+    ok = table.tool_ids()[None] == np.asarray(tool_ids)[:, None]
+    return ok & _fits(config_values(table)[None], np.asarray(sizes, float)[:, None], np.asarray(limits, float)[:, None, :])
+
+def config_fits(table: ConfigTable, config_ids, sizes, limits):
+    "[n] bool: configuration `config_ids[i]` has request `i`'s size and is within its five limits (one pair per request)."
+    return _fits(config_values(table)[np.asarray(config_ids, np.int64)], np.asarray(sizes, float), np.asarray(limits, float))
 
 def cheapest_feasible_many(table: ConfigTable, tool_ids, sizes, limits, rank=None):
     "[n] int: the cheapest feasible configuration of each request, -1 where none fits."

@@ -18,8 +18,8 @@ from ..core.artifacts import read_json, load_torch, check_state_dict
 from ..core.config import from_dict
 from ..core.safeio import read_text, confine
 from .config import DecoderConfig
-from .data import ConfigTable, FeatureNormalizer, INPUT_SIZES, load_config_table
-from .decoder import parse_limits, request_features, feasibility, LIMIT_KEYS
+from .data import ConfigTable, FeatureNormalizer, INPUT_SIZES, load_config_table, check_trained_table
+from .decoder import parse_limits, request_features, config_fits, LIMIT_KEYS
 from .encoder import minilm_embeddings
 from .scorer import DECODER_MANIFEST, TASK_ENCODERS, VARIANTS, make_decoder, decoder_outputs, unsure_tools
 
@@ -53,14 +53,6 @@ class Planner:
     confirm_margin: float           # ask when the two most probable tools differ by less (0: never ask)
     variant: str = VARIANTS[0]
 
-    def configuration(self, cid: int, limits) -> dict | None:
-        "Configuration `cid` as a dict (None for -1), with whether it is within `limits` (size ordinal and the five limits)."
-        if cid < 0: return None
-        row = self.table.frame.iloc[cid]
-        tool = self.table.tool_names.index(row.tool)
-        fits = bool(feasibility(self.table, [tool], [limits[0]], [limits[1:]])[0, cid])
-        return {"id": int(cid), "input_size": row.input_size, **{k: float(row[k]) for k in LIMIT_KEYS}, "within_limits": fits}
-
     def plan(self, texts) -> list:
         """One answer per request: `answer` ("configuration", "no feasible configuration" or "confirm the tool") and
         `options`, the tools offered with their probability and configuration (one; two when the tool is to be confirmed)."""
@@ -69,28 +61,23 @@ class Planner:
         parsed = [parse_limits(t) for t in texts]
         tasks = sorted({task for task, _, _ in parsed})
         x = request_features(self.table, self.normalizer, texts, dict(zip(tasks, self.task_encoder(tasks))))
-        tools, cfgs, probs = decoder_outputs(self.model, x, self.table)
+        _, cfgs, probs = decoder_outputs(self.model, x, self.table)
         ask, first, second = unsure_tools(probs, self.confirm_margin)
         asked = ask.nonzero().flatten()
         _, alt, _ = decoder_outputs(self.model, x[asked], self.table, tool_ids=second[asked]) if len(asked) else (None, [], None)
-        alt = dict(zip(asked.tolist(), alt))
-        out = []
-        for i, (text, (task, size, lim)) in enumerate(zip(texts, parsed)):
-            limits = [INPUT_SIZES.index(size), *(lim[k] for k in LIMIT_KEYS)]
-            option = lambda t, c: {"tool": self.table.tool_names[t], "probability": float(probs[i, t]),
-                                   "configuration": self.configuration(c, limits)}
-            options = [option(int(first[i]), cfgs[i])] + ([option(int(second[i]), alt[i])] if i in alt else [])
-            answer = "confirm the tool" if i in alt else "configuration" if cfgs[i] >= 0 else "no feasible configuration"
-            out.append({"request": text, "answer": answer, "options": options})
+        # every option as (request, tool, configuration), then whether each fits its request's limits, in one call
+        opts = [(i, int(first[i]), c) for i, c in enumerate(cfgs)] + list(zip(asked.tolist(), second[asked].tolist(), alt))
+        lim = np.array([[INPUT_SIZES.index(size), *(l[k] for k in LIMIT_KEYS)] for _, size, l in parsed])
+        req, cid = np.array([o[0] for o in opts], np.int64), np.array([o[2] for o in opts], np.int64)
+        fits = config_fits(self.table, np.maximum(cid, 0), lim[req, 0], lim[req, 1:])
+        rows = self.table.frame[["input_size"]].join(self.table.frame[LIMIT_KEYS].astype(float)).to_dict("records")
+        out = [{"request": t, "answer": "configuration" if c >= 0 else "no feasible configuration", "options": []}
+               for t, c in zip(texts, cfgs)]
+        for (i, t, c), ok in zip(opts, fits.tolist()):
+            conf = None if c < 0 else {"id": c, **rows[c], "within_limits": ok}
+            out[i]["options"].append({"tool": self.table.tool_names[t], "probability": float(probs[i, t]), "configuration": conf})
+        for i in asked.tolist(): out[i]["answer"] = "confirm the tool"
         return out
-
-def _check_table(d: Path, man: dict, table: ConfigTable, normalizer: FeatureNormalizer):
-    if table.tool_names != man["tool_names"] or len(table) != man["num_configs"]:
-        raise UserError(f"{d} was trained on {man['num_configs']} configurations of {man['tool_names']}, "
-                        f"the table has {len(table)} of {table.tool_names}")
-    saved = man["normalizer"]
-    if not np.allclose([normalizer.mean, normalizer.std], [saved["mean"], saved["std"]]):
-        raise UserError(f"{d} was trained on other profiles than this table's (its feature normaliser differs)")
 
 _MANIFEST_KEYS = {"config": dict, "tool_names": list, "num_configs": int, "normalizer": dict, "task_encoder": str, "variants": dict}
 
@@ -125,8 +112,7 @@ def load_planner(path, table: ConfigTable | None = None, variant: str = VARIANTS
     except ConfigError as e: raise ConfigError(f"{d / DECODER_MANIFEST}: {e}") from None
     if confirm_margin is not None: cfg = replace(cfg, confirm_margin=confirm_margin); cfg.validate()
     table = load_config_table() if table is None else table
-    normalizer = FeatureNormalizer.fit(table.raw_features())
-    _check_table(d, man, table, normalizer)
+    check_trained_table(d, man["tool_names"], man["num_configs"], table, FeatureNormalizer(**man["normalizer"]))
     if variant not in man["variants"]: raise UserError(f"{d} has no decoder {variant!r}; it has {list(man['variants'])}")
     if man["task_encoder"] == "custom":
         if task_encoder is None: raise UserError(f"{d} chose tools with a sentence encoder passed in code: give the same task_encoder")
@@ -142,6 +128,7 @@ def load_planner(path, table: ConfigTable | None = None, variant: str = VARIANTS
         raise CheckpointError(f"{ck}: not a decoder checkpoint (expected the state of a `resource.scorer` decoder)")
     readout = (state["tool_weight"], state["tool_bias"]) if "tool_weight" in state else None
     model = make_decoder(variant, state["trunk.0.weight"].shape[1], table, torch.randn(tuple(rows.shape)), cfg, readout)
+    normalizer = FeatureNormalizer.fit(table.raw_features())
     return Planner(check_state_dict(model, state, ck).eval(), table, normalizer, task_encoder, cfg.confirm_margin, variant)
 
 # %% ../../nbs/resource/70_planner.ipynb #70a00013
