@@ -122,7 +122,8 @@ def test_train_decoder_with_the_frozen_lm(small, tmp_path, capsys):
     assert len(err) == 1 and "no language model" in err[0] and not (tmp_path/"x").exists()
     assert main(base + ["--llm-model", str(d/"lm"), "--out", str(tmp_path/"dec"), "--confirm_margin", "0"]) == 0
     got = json.loads((tmp_path/"dec"/"decoder_comparison.json").read_text())
-    from trainbook.resource.scorer import VARIANTS, CONFIRMATION_KEYS, readable
+    from trainbook.resource.scorer import VARIANTS, readable
+    from trainbook.resource.toolchoice import CONFIRMATION_KEYS
     assert {r["method"] for r in got["rows"]} == {"rule-based oracle", *VARIANTS}
     # --confirm_margin 0 never asks: every misread phrasing is answered silently, and every request is answered
     rows = [r for r in got["rows"] if r["method"] != "rule-based oracle"]

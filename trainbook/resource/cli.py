@@ -57,7 +57,8 @@ def cmd_train_decoder(args):
     from trainbook.core.artifacts import write_json
     from trainbook.resource.data import load_config_table, FeatureNormalizer, check_trained_table
     from trainbook.resource.export import load_export, verify_export
-    from trainbook.resource.scorer import DecoderConfig, compare_decoders, readable, confirmation_rows, CONFIRMATION_KEYS
+    from trainbook.resource.scorer import DecoderConfig, compare_decoders, readable
+    from trainbook.resource.toolchoice import confirmation_rows, CONFIRMATION_KEYS
     cfg = config_from_args(DecoderConfig, args)
     out = Path(args.out or args.export)
     check_output_file(out/"decoder_comparison.json", "decoder comparison")

@@ -21,7 +21,8 @@ from .config import DecoderConfig
 from .data import ConfigTable, FeatureNormalizer, INPUT_SIZES, load_config_table, check_trained_table
 from .decoder import parse_limits, request_features, config_fits, LIMIT_KEYS
 from .encoder import minilm_embeddings
-from .scorer import DECODER_MANIFEST, TASK_ENCODERS, VARIANTS, make_decoder, decoder_outputs, unsure_tools
+from .scorer import DECODER_MANIFEST, TASK_ENCODERS, VARIANTS, make_decoder, decoder_outputs
+from .toolchoice import unsure_tools
 
 # %% ../../nbs/resource/70_planner.ipynb #70a00007
 def check_requests(texts, source=None, lines=None) -> list:
