@@ -18,8 +18,8 @@ from ..core.artifacts import read_json, load_torch, check_state_dict
 from ..core.config import from_dict
 from ..core.safeio import read_text, confine
 from .config import DecoderConfig
-from .data import ConfigTable, FeatureNormalizer, INPUT_SIZES, load_config_table, check_trained_table
-from .decoder import parse_limits, request_features, config_fits, LIMIT_KEYS
+from .data import ConfigTable, FeatureNormalizer, load_config_table, check_trained_table
+from .decoder import parse_limits, request_features, config_fits, limit_rows, LIMIT_KEYS
 from .encoder import minilm_embeddings
 from .scorer import DECODER_MANIFEST, TASK_ENCODERS, VARIANTS, make_decoder, decoder_outputs
 from .toolchoice import unsure_tools
@@ -68,7 +68,7 @@ class Planner:
         _, alt, _ = decoder_outputs(self.model, x[asked], self.table, tool_ids=second[asked]) if len(asked) else (None, [], None)
         # every option as (request, tool, configuration), then whether each fits its request's limits, in one call
         opts = [(i, int(first[i]), c) for i, c in enumerate(cfgs)] + list(zip(asked.tolist(), second[asked].tolist(), alt))
-        lim = np.array([[INPUT_SIZES.index(size), *(l[k] for k in LIMIT_KEYS)] for _, size, l in parsed])
+        lim = limit_rows(parsed)
         req, cid = np.array([o[0] for o in opts], np.int64), np.array([o[2] for o in opts], np.int64)
         fits = config_fits(self.table, np.maximum(cid, 0), lim[req, 0], lim[req, 1:])
         rows = self.table.frame[["input_size"]].join(self.table.frame[LIMIT_KEYS].astype(float)).to_dict("records")

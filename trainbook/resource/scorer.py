@@ -22,7 +22,7 @@ from ..core.artifacts import write_json
 from .data import ConfigTable, INPUT_SIZES
 from .text import parse_description, FIELDS
 from .decoder import (make_requests, heldout_configs, oracle_predict, request_features, request_limits,
-                                        config_values, decoder_scores)
+                                        config_values, decoder_scores, ORACLE)
 from .encoder import decode_prefixes, k_best_descriptions, minilm_embeddings
 from .phrasings import UNSEEN_SPLITS
 from .export import config_embeddings
@@ -381,7 +381,7 @@ def compare_decoders(table, config_weights, normalizer, cfg: DecoderConfig = Dec
     if out_dir is not None: (Path(out_dir) / DECODER_MANIFEST).unlink(missing_ok=True)
     for split, name in TEST_SETS.items():
         x, r = sets[split]
-        rows.append({"method": "rule-based oracle", "test_set": name, **decoder_scores(table, r, *oracle_predict(table, r.text))})
+        rows.append({"method": ORACLE, "test_set": name, **decoder_scores(table, r, *oracle_predict(table, r.text))})
     for v in variants:
         model = make_decoder(v, x_tr.shape[1], table, config_weights, cfg, readout, value_reader)
         if reads_values(v, value_reader):    # how well the rows were read: parsed, and all six values right

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from ..core.errors import UserError
 from .data import ConfigTable
-from .decoder import decoder_scores
+from .decoder import decoder_scores, ORACLE
 from .config import DecoderConfig
 
 # %% ../../nbs/resource/62_toolchoice.ipynb #62tc0006
@@ -101,5 +101,5 @@ def confirmation_scores(table: ConfigTable, reqs: pd.DataFrame, probs, pred_cfgs
 def confirmation_rows(tab: pd.DataFrame) -> pd.DataFrame:
     """The decoder variants' rows of a `compare_decoders` table with their `CONFIRMATION_KEYS`, phrasing counts as integers:
     the oracle, which has no tool probabilities, is left out (its NaN is what made them floats)."""
-    rows = tab[tab.method != "rule-based oracle"]
+    rows = tab[tab.method != ORACLE]
     return rows[["method", "test_set", *CONFIRMATION_KEYS]].astype({k: int for k in CONFIRMATION_KEYS[:4]})
