@@ -323,7 +323,7 @@ def test_plan_requests_refused_where_they_are(reg, decoder, tmp_path, capsys):
     "Each request is checked before any model loads: the one that does not read is named by its position or file line."
     assert main(["resource", "plan", "--decoder", str(decoder), *map(str, tp(reg)), REQ]) == 0    # the folder itself is sound
     assert "configuration" in capsys.readouterr().out
-    refused(capsys, *_plan(reg, decoder, REQ, "Caption it."), names="request 2", says=("does not state its input size", "Input size: small"))
+    refused(capsys, *_plan(reg, decoder, REQ, "Caption it."), names="request 2", says=("does not state its input size", "Small input, 2 cores"))
     refused(capsys, *_plan(reg, decoder, REQ.replace("small", "huge")), says=("'huge' is not one of small, medium, large",))
     f = tmp_path / "requests.txt"; f.write_text(f"# mine\n{REQ}\n{REQ.replace('900 ms', '9.0.0 ms')}\n")
     refused(capsys, *_plan(reg, decoder, "--requests", f), names=f"{f}: line 3", says=("not a number",))

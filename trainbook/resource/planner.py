@@ -19,7 +19,8 @@ from ..core.config import from_dict
 from ..core.safeio import read_text, confine
 from .config import DecoderConfig
 from .data import ConfigTable, FeatureNormalizer, load_config_table, check_trained_table
-from .decoder import parse_limits, request_features, config_fits, limit_rows, LIMIT_KEYS
+from .decoder import request_features, config_fits, limit_rows
+from .limits import parse_limits, LIMIT_KEYS
 from .encoder import minilm_embeddings
 from .scorer import DECODER_MANIFEST, TASK_ENCODERS, VARIANTS, make_decoder, decoder_outputs
 from .toolchoice import unsure_tools
