@@ -325,6 +325,13 @@ def test_plan_requests_refused_where_they_are(reg, decoder, tmp_path, capsys):
     assert "configuration" in capsys.readouterr().out
     refused(capsys, *_plan(reg, decoder, REQ, "Caption it."), names="request 2", says=("does not state its input size", "Small input, 2 cores"))
     refused(capsys, *_plan(reg, decoder, REQ.replace("small", "huge")), says=("'huge' is not one of small, medium, large",))
+    # a user's own wording is read, and the terminal says what was read; a limit it leaves out is named
+    assert main(list(map(str, _plan(reg, decoder, "Caption this photo, small input, 2 vCPUs / 4GB RAM / no GPU, within 1.5 s")))) == 0
+    assert "read as: task 'Caption this photo'; small input, at most 2 CPU cores, 4 GB RAM, 0 GPU SMs, 0 GB GPU memory, 1500 ms" in capsys.readouterr().out
+    refused(capsys, *_plan(reg, decoder, "Caption this photo, small input, 2 cores, 4GB RAM, 20 SMs, 900ms"), names="request 1",
+            says=("does not state its GPU memory",))
+    refused(capsys, *_plan(reg, decoder, "Caption this photo, small input, 2 cores, 8 cores, 4GB RAM, no GPU, 900ms"),
+            says=("two CPU cores limits ('2 cores' and '8 cores')",))
     f = tmp_path / "requests.txt"; f.write_text(f"# mine\n{REQ}\n{REQ.replace('900 ms', '9.0.0 ms')}\n")
     refused(capsys, *_plan(reg, decoder, "--requests", f), names=f"{f}: line 3", says=("not a number",))
     latin = tmp_path / "latin.txt"; latin.write_bytes(REQ.encode() + b"\n caf\xe9")

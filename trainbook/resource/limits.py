@@ -31,9 +31,9 @@ _GB = r"(?P<unit>gb|gib|gigs?|gigabytes?|g|mb|mib|megabytes?)"
 _TIME = r"(?P<unit>ms|msecs?|millis(?:econds?)?|milliseconds?|s|secs?|seconds?)"
 _GPU_MEM_WORD = r"(?:vram|video\s+memory|gpu[\s_-]*(?:memory|mem|ram))"
 _GPU_MEM = r"(?:" + _GPU_MEM_WORD + r"|(?:on\s+(?:the\s+)?)?gpu)"
-_CPU_MEM = r"(?:system\s+memory|host\s+memory|cpu\s+memory|ram|memory|mem)"
+_CPU_MEM = r"(?:system\s+memory|host\s+memory|cpu[\s_-]*mem(?:ory)?|ram|memory|mem)"
 _SM = r"(?:gpu[\s_-]*)?(?:sms?|streaming\s+multiprocessors?)"
-_CORE = r"(?:cpu\s+cores?|v?cpus?|cores?)"
+_CORE = r"(?:cpu[\s_-]*cores?|v?cpus?|cores?)"
 _REL = r"\s*(?:[:=]|<=|≤|<|is|of|at\s+most|max(?:imum)?|up\s+to|under|below|no\s+more\s+than|less\s+than|limit(?:ed)?\s+to|capped\s+at)?\s*"
 _B, _E = r"(?<![\w.])", r"(?![\w])"
 # (key, pattern) in priority order: a span an earlier pattern took is not read again (GPU memory before RAM)
@@ -61,7 +61,7 @@ def _value(m):
     unit = (m.groupdict().get("unit") or "").lower()
     if unit[:1] == "m" and not re.match(r"ms|msec|mill", unit): v /= 1024       # MB -> GB
     if unit == "s" and v > 60: return None             # '1990s' is a decade, not a latency
-    if unit in ("s", "sec", "secs", "second", "seconds"): v *= 1000
+    if unit in ("s", "sec", "secs", "second", "seconds"): v = round(v * 1000, 6)    # 0.216 s is 216 ms, not 216.00000000000003
     return v
 
 def _side(text, start):
@@ -106,8 +106,9 @@ def size_spans(text):
     return sorted(found, key=lambda f: f[1])
 
 # %% ../../nbs/resource/58_limits.ipynb #58lim013
-_CLAUSE = re.compile(r"\s*(?:[.;|!?()\[\]{},:\n]|\s-+\s|\s--|\s/\s|->|—|–)\s*")
-_LEAD_INS = set("limits limit budget constraints constraint resources hardware specs spec requirements reqs cpu gpu latency "
+_CLAUSE = re.compile(r"\s*(?:[;|!?()\[\]{}:\n]|\.(?!\d)|,(?!\d{3}\b)|\s-+\s|\s--|\s/\s|->|—|–)\s*")   # not '1.5', '2,000'
+_LEAD_INS = set("limits limit upper bounds bound caps cap budget constraints constraint resources hardware specs spec "
+                "requirements reqs cpu gpu latency gb mb ms s "
                 "size input inputs max at most up to under with using on a an the and in of for i i'll i've have got can spare "
                 "give allow it it's its is are".split())
 
@@ -119,7 +120,7 @@ def _task(text, spans, bare=()):
         end = len(text) if m is None else m.start()
         clause, after = text[cut:end], text[end:len(text) if m is None else m.end()]
         inside = [s for s, e in spans if s < end and cut < e]
-        words = re.findall(r"[\w'-]+", clause.lower())
+        words = [w for w in re.findall(r"[\w'-]+", clause.lower()) if not w[0].isdigit()]    # '(0 SMs, 0 GB)': no task words
         if len(words) <= 3: inside += [s for s, e in bare if s < end and cut < e]
         if not inside and words and not set(words) <= _LEAD_INS: pieces.append(clause + after)
         elif inside and first:             # 'image classification on a large input': the words before the limit

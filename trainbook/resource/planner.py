@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['check_requests', 'request_lines', 'read_requests', 'Planner', 'read_manifest', 'decoder_folder', 'load_planner',
-           'describe_configuration', 'describe_plan']
+           'describe_configuration', 'describe_read', 'describe_plan']
 
 # %% ../../nbs/resource/70_planner.ipynb #70a00005
 import functools
@@ -56,8 +56,9 @@ class Planner:
     variant: str = VARIANTS[0]
 
     def plan(self, texts) -> list:
-        """One answer per request: `answer` ("configuration", "no feasible configuration" or "confirm the tool") and
-        `options`, the tools offered with their probability and configuration (one; two when the tool is to be confirmed)."""
+        """One answer per request: `answer` ("configuration", "no feasible configuration" or "confirm the tool"),
+        `options`, the tools offered with their probability and configuration (one; two when the tool is to be confirmed),
+        and `read`, the task, input size and limits read from the request (`resource.limits.parse_limits`)."""
         texts = check_requests(texts)
         if not texts: return []
         parsed = [parse_limits(t) for t in texts]
@@ -73,8 +74,8 @@ class Planner:
         req, cid = np.array([o[0] for o in opts], np.int64), np.array([o[2] for o in opts], np.int64)
         fits = config_fits(self.table, np.maximum(cid, 0), lim[req, 0], lim[req, 1:])
         rows = self.table.frame[["input_size"]].join(self.table.frame[LIMIT_KEYS].astype(float)).to_dict("records")
-        out = [{"request": t, "answer": "configuration" if c >= 0 else "no feasible configuration", "options": []}
-               for t, c in zip(texts, cfgs)]
+        out = [{"request": t, "answer": "configuration" if c >= 0 else "no feasible configuration", "options": [],
+                "read": {"task": task, "input_size": size, **lim}} for t, c, (task, size, lim) in zip(texts, cfgs, parsed)]
         for (i, t, c), ok in zip(opts, fits.tolist()):
             conf = None if c < 0 else {"id": c, **rows[c], "within_limits": ok}
             out[i]["options"].append({"tool": self.table.tool_names[t], "probability": float(probs[i, t]), "configuration": conf})
@@ -141,9 +142,15 @@ def describe_configuration(c: dict | None) -> str:
     return (f"configuration {c['id']}: {c['input_size']} input, {c['cpu_core']:g} CPU cores, {c['cpu_mem_gb']:g} GB RAM, "
             f"{c['gpu_sm']:g} GPU SMs, {c['gpu_mem_gb']:g} GB GPU memory, {c['latency_ms']:g} ms ({fits})")
 
+def describe_read(r: dict) -> str:
+    "What was read from a request, in words: free wording is read by rules, so the user sees what the planner planned for."
+    return (f"read as: task {r['task']!r}; {r['input_size']} input, at most {r['cpu_core']:g} CPU cores, {r['cpu_mem_gb']:g} GB RAM, "
+            f"{r['gpu_sm']:g} GPU SMs, {r['gpu_mem_gb']:g} GB GPU memory, {r['latency_ms']:g} ms")
+
 def describe_plan(plan: dict) -> str:
-    "A plan as the terminal shows it: the request, then its answer (both offered tools when the tool is to be confirmed)."
+    """A plan as the terminal shows it: the request, what was read from it, then its answer (both offered tools when the
+    tool is to be confirmed)."""
     opts = [f"{o['tool']} (p {o['probability']:.2f}): {describe_configuration(o['configuration'])}" for o in plan["options"]]
-    if plan["answer"] == "confirm the tool":
-        return "\n".join([plan["request"], "  unsure of the tool, confirm one:", *(f"    {o}" for o in opts)])
-    return f"{plan['request']}\n  {opts[0]}"
+    head = [plan["request"], "  " + describe_read(plan["read"])]
+    if plan["answer"] == "confirm the tool": return "\n".join([*head, "  unsure of the tool, confirm one:", *(f"    {o}" for o in opts)])
+    return "\n".join([*head, "  " + opts[0]])
