@@ -35,14 +35,17 @@ _CPU_MEM = r"(?:system\s+memory|host\s+memory|cpu[\s_-]*mem(?:ory)?|ram|memory|m
 _SM = r"(?:gpu[\s_-]*)?(?:sms?|streaming\s+multiprocessors?)"
 _CORE = r"(?:cpu[\s_-]*cores?|v?cpus?|cores?)"
 _REL = r"\s*(?:[:=]|<=|≤|<|is|of|at\s+most|max(?:imum)?|up\s+to|under|below|no\s+more\s+than|less\s+than|limit(?:ed)?\s+to|capped\s+at)?\s*"
+_SYM = r"\s*(?:[:=]|<=|≤|<)?\s*"        # 'RAM 16', 'vram=0': a number with no unit only after a label and a symbol
 _B, _E = r"(?<![\w.])", r"(?![\w])"
 # (key, pattern) in priority order: a span an earlier pattern took is not read again (GPU memory before RAM)
 _QUANTITY_RE = [(k, re.compile(p, re.I)) for k, p in [
     ("gpu_mem_gb", _B + _NUM + r"\s*" + _GB + r"\s*(?:of\s+)?" + _GPU_MEM + _E),
-    ("gpu_mem_gb", _B + _GPU_MEM_WORD + _REL + _NUM + r"\s*" + _GB + "?" + _E),
+    ("gpu_mem_gb", _B + _GPU_MEM_WORD + _REL + _NUM + r"\s*" + _GB + _E),
+    ("gpu_mem_gb", _B + _GPU_MEM_WORD + _SYM + _NUM + _E),
     ("gpu_mem_gb", _B + r"gpu" + _REL + _NUM + r"\s*" + _GB + _E),
     ("cpu_mem_gb", _B + _NUM + r"\s*" + _GB + r"\s*(?:of\s+)?" + _CPU_MEM + _E),
-    ("cpu_mem_gb", _B + _CPU_MEM + _REL + _NUM + r"\s*" + _GB + "?" + _E),
+    ("cpu_mem_gb", _B + _CPU_MEM + _REL + _NUM + r"\s*" + _GB + _E),
+    ("cpu_mem_gb", _B + _CPU_MEM + _SYM + _NUM + _E),
     ("gpu_sm", _B + _NUM + r"\s*" + _SM + _E),
     ("gpu_sm", _B + _SM + _REL + _NUM + _E),
     ("cpu_core", _B + _NUM + r"\s*" + _CORE + _E),
