@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['TASK_PHRASES', 'TRAIN_PHRASES_MORE', 'TRAIN_PHRASES_FOURTH_AUTHOR', 'TRAIN_PHRASES_SIXTH_AUTHOR', 'UNSEEN_SPLITS',
-           'PHRASE_SPLITS', 'task_phrases']
+           'PHRASE_SPLITS', 'registry_phrase', 'task_phrases']
 
 # %% ../../nbs/resource/55_phrasings.ipynb #55a00005
 TASK_PHRASES = {  # the last two of each list are held out for the test split
@@ -404,6 +404,10 @@ TRAIN_PHRASES_SIXTH_AUTHOR = {
 from .unseen import UNSEEN_AUTHOR_PHRASES, SECOND_UNSEEN_AUTHOR_PHRASES, THIRD_UNSEEN_AUTHOR_PHRASES
 
 # %% ../../nbs/resource/55_phrasings.ipynb #55a0000a
+def registry_phrase(tool: str) -> str:
+    "The tool's registry name as words ('visual question answering'): users name tools too (round 13, session 29)."
+    return tool.replace("_", " ")
+
 _UNSEEN = {"unseen": UNSEEN_AUTHOR_PHRASES, "unseen2": SECOND_UNSEEN_AUTHOR_PHRASES, "unseen3": THIRD_UNSEEN_AUTHOR_PHRASES}
 _TRAIN_MORE = (TRAIN_PHRASES_MORE, TRAIN_PHRASES_FOURTH_AUTHOR, TRAIN_PHRASES_SIXTH_AUTHOR)   # in the order they were written
 UNSEEN_SPLITS = tuple(_UNSEEN)   # one test split per unseen author, in the order they wrote
@@ -411,10 +415,11 @@ PHRASE_SPLITS = ("train", "test", *UNSEEN_SPLITS)
 
 def task_phrases(tool: str, split: str = "train") -> list:
     """The task phrasings of `tool`'s requests in `split`: `train` (`TASK_PHRASES`' first four, then
-    `TRAIN_PHRASES_MORE`, `TRAIN_PHRASES_FOURTH_AUTHOR` and `TRAIN_PHRASES_SIXTH_AUTHOR`), `test` (`TASK_PHRASES`' last
-    two), `unseen`, `unseen2` or `unseen3` (`UNSEEN_AUTHOR_PHRASES`, `SECOND_…`, `THIRD_UNSEEN_AUTHOR_PHRASES`)."""
+    `TRAIN_PHRASES_MORE`, `TRAIN_PHRASES_FOURTH_AUTHOR`, `TRAIN_PHRASES_SIXTH_AUTHOR` and the tool's registry name),
+    `test` (`TASK_PHRASES`' last two), `unseen`, `unseen2` or `unseen3` (`UNSEEN_AUTHOR_PHRASES`, `SECOND_…`,
+    `THIRD_UNSEEN_AUTHOR_PHRASES`)."""
     if split not in PHRASE_SPLITS: raise ValueError(f"phrasing split {split!r}: expected one of {PHRASE_SPLITS}")
     base = TASK_PHRASES.get(tool)
     if base is None: return [f"Run {tool.replace('_', ' ')} on my data."]   # a tool of a user's own registry
-    if split == "train": return base[:4] + [p for more in _TRAIN_MORE for p in more.get(tool, [])]
+    if split == "train": return base[:4] + [p for more in _TRAIN_MORE for p in more.get(tool, [])] + [registry_phrase(tool)]
     return base[4:] if split == "test" else _UNSEEN[split][tool]
