@@ -14,7 +14,7 @@ import torch
 from ..core.metrics import cluster_bootstrap_interval
 from .data import ConfigTable, INPUT_SIZES
 from .limits import LIMIT_KEYS, LIMIT_TEMPLATES, parse_limits
-from .phrasings import task_phrases
+from .phrasings import task_phrases, registry_phrase
 
 # %% ../../nbs/resource/60_decoder.ipynb #a6eaa76f
 def config_cost(frame):
@@ -131,7 +131,7 @@ TOOL_KEYWORDS = {
 def oracle_tool(task, tool_names):
     "First tool (registry order) with the most keyword hits in the task text."
     t = task.lower()
-    hits = [sum(k in t for k in TOOL_KEYWORDS.get(n, [n.replace("_", " ")])) for n in tool_names]
+    hits = [sum(k in t for k in TOOL_KEYWORDS.get(n, [registry_phrase(n)])) for n in tool_names]
     return tool_names[int(np.argmax(hits))]
 
 def limit_rows(parsed) -> np.ndarray:

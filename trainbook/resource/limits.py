@@ -79,12 +79,13 @@ def quantity_spans(text):
     def free(s, e): return not any(s < te and ts < e for ts, te in taken)
     for key, rx in _QUANTITY_RE:
         for m in rx.finditer(text):
-            if not free(*m.span()) or _value(m) is None: continue
+            v = _value(m)
+            if v is None or not free(*m.span()): continue
             if key == "memory_gb" or (key == "cpu_mem_gb" and re.search(r"memory|mem", m.group(0), re.I) and not re.search(r"ram", m.group(0), re.I)):
                 side = _side(text, m.start())
                 if key == "memory_gb" and side is None: continue
                 key = "gpu_mem_gb" if side == "gpu" else "cpu_mem_gb"
-            taken.append(m.span()); found.append((key, _value(m), *m.span()))
+            taken.append(m.span()); found.append((key, v, *m.span()))
     for m in _NO_GPU.finditer(text):
         if free(*m.span()): found += [("gpu_sm", 0.0, *m.span()), ("gpu_mem_gb", 0.0, *m.span())]
     return sorted(found, key=lambda f: f[2])
@@ -127,9 +128,10 @@ def _task(text, spans, bare=()):
         if len(words) <= 3: inside += [s for s, e in bare if s < end and cut < e]
         if not inside and words and not set(words) <= _LEAD_INS: pieces.append(clause + after)
         elif inside and first:             # 'image classification on a large input': the words before the limit
-            head = re.findall(r"[\w'-]+|\S", text[cut:min(inside)])
+            before = text[cut:min(inside)]
+            head = re.findall(r"[\w'-]+|\S", before)
             while head and head[-1].lower() in _LEAD_INS | {"-", "--", "(", "+", "&"}: head.pop()
-            if head: pieces.append(text[cut:min(inside)][:text[cut:min(inside)].rfind(head[-1]) + len(head[-1])] + " ")
+            if head: pieces.append(before[:before.rfind(head[-1]) + len(head[-1])] + " ")
         if inside: first = False
         if m is None: break
         cut = m.end()
@@ -171,6 +173,6 @@ def parse_limits(text):
         if g["size"] not in INPUT_SIZES: raise DataError(f"input size {g['size']!r} is not one of {', '.join(INPUT_SIZES)}")
         try: limits = {k: float(g[v]) for k, v in zip(LIMIT_KEYS, ["cpu", "mem", "sm", "gmem", "lat"])}
         except ValueError: raise DataError(f"a limit is not a number in {m.group(0)[:80]!r}") from None
-        if not task: raise DataError(f"the request names no task before its limits; expected {REQUEST_FORM}")
+        if not task: raise DataError(f"request names no task before its limits; expected {REQUEST_FORM}")
         return task, g["size"], limits
     return read_free_limits(text)

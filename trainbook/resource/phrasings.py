@@ -420,6 +420,6 @@ def task_phrases(tool: str, split: str = "train") -> list:
     `THIRD_UNSEEN_AUTHOR_PHRASES`)."""
     if split not in PHRASE_SPLITS: raise ValueError(f"phrasing split {split!r}: expected one of {PHRASE_SPLITS}")
     base = TASK_PHRASES.get(tool)
-    if base is None: return [f"Run {tool.replace('_', ' ')} on my data."]   # a tool of a user's own registry
+    if base is None: return [f"Run {registry_phrase(tool)} on my data."]   # a tool of a user's own registry
     if split == "train": return base[:4] + [p for more in _TRAIN_MORE for p in more.get(tool, [])] + [registry_phrase(tool)]
     return base[4:] if split == "test" else _UNSEEN[split][tool]

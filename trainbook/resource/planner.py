@@ -135,17 +135,20 @@ def load_planner(path, table: ConfigTable | None = None, variant: str = VARIANTS
     return Planner(check_state_dict(model, state, ck).eval(), table, normalizer, task_encoder, cfg.confirm_margin, variant)
 
 # %% ../../nbs/resource/70_planner.ipynb #70a00013
+def _amounts(d: dict) -> str:
+    "The five limited quantities of a configuration or a request, in words."
+    return (f"{d['cpu_core']:g} CPU cores, {d['cpu_mem_gb']:g} GB RAM, {d['gpu_sm']:g} GPU SMs, {d['gpu_mem_gb']:g} GB GPU memory, "
+            f"{d['latency_ms']:g} ms")
+
 def describe_configuration(c: dict | None) -> str:
     "One configuration of a plan in words (None: the decoder's \"no feasible configuration\")."
     if c is None: return "no feasible configuration within these limits"
     fits = "within the limits" if c["within_limits"] else "NOT within the limits"
-    return (f"configuration {c['id']}: {c['input_size']} input, {c['cpu_core']:g} CPU cores, {c['cpu_mem_gb']:g} GB RAM, "
-            f"{c['gpu_sm']:g} GPU SMs, {c['gpu_mem_gb']:g} GB GPU memory, {c['latency_ms']:g} ms ({fits})")
+    return f"configuration {c['id']}: {c['input_size']} input, {_amounts(c)} ({fits})"
 
 def describe_read(r: dict) -> str:
     "What was read from a request, in words: free wording is read by rules, so the user sees what the planner planned for."
-    return (f"read as: task {r['task']!r}; {r['input_size']} input, at most {r['cpu_core']:g} CPU cores, {r['cpu_mem_gb']:g} GB RAM, "
-            f"{r['gpu_sm']:g} GPU SMs, {r['gpu_mem_gb']:g} GB GPU memory, {r['latency_ms']:g} ms")
+    return f"read as: task {r['task']!r}; {r['input_size']} input, at most {_amounts(r)}"
 
 def describe_plan(plan: dict) -> str:
     """A plan as the terminal shows it: the request, what was read from it, then its answer (both offered tools when the
