@@ -96,14 +96,14 @@ def cmd_plan(args):
     import sys
     from trainbook.core.safeio import decode_utf8
     from trainbook.resource.data import load_config_table
-    from trainbook.resource.planner import load_planner, read_requests, request_lines, check_requests, describe_plan
+    from trainbook.resource.planner import load_planner, read_requests, request_lines, parse_requests, describe_plan
     if args.requests and args.request: raise UserError("give the requests as arguments or with --requests FILE, not both")
     if not (args.requests or args.request):
         raise UserError("no request: give them as arguments or in a file with --requests FILE (one per line; - reads stdin)")
     # every request is checked before any model is loaded
     if args.requests == "-": texts = request_lines(decode_utf8(sys.stdin.buffer.read(), "<stdin>"), "<stdin>")
     elif args.requests: texts = read_requests(args.requests)
-    else: texts = check_requests(args.request)
+    else: texts = list(args.request); parse_requests(texts)
     planner = load_planner(args.decoder, load_config_table(args.tools, args.profiles), args.variant,
                            confirm_margin=args.confirm_margin)
     plans = planner.plan(texts)

@@ -149,11 +149,12 @@ def oracle_predict(table: ConfigTable, texts):
     return tools, cheapest_feasible_many(table, [names[t] for t in tools], lim[:, 0], lim[:, 1:]).tolist()
 
 # %% ../../nbs/resource/60_decoder.ipynb #68aca406
-def request_features(table: ConfigTable, normalizer, texts, task_vectors: dict):
-    "[n, 384+6] inputs: the task's MiniLM vector and the normalised size and limit vector."
-    parsed = [parse_limits(t) for t in texts]
-    tasks = torch.stack([torch.as_tensor(task_vectors[task]) for task, _, _ in parsed])
-    return torch.cat([tasks, torch.from_numpy(normalizer(limit_rows(parsed)))], 1)
+def request_features(normalizer, tasks, limits, task_vectors: dict):
+    """[n, 384+6] inputs: each task's sentence vector (`task_vectors[task]`) and its normalised size and limits (`limits`,
+    [n, 6] as `limit_rows` or `request_limits` give them). Taking what was read, not the texts, lets every caller read
+    a request once: a generated set already holds its limits, a planner has just read them."""
+    vecs = torch.stack([torch.as_tensor(task_vectors[t]) for t in tasks])
+    return torch.cat([vecs, torch.from_numpy(normalizer(limits))], 1)
 
 def request_limits(reqs: pd.DataFrame):
     "[n, 6] float: size ordinal and the five limits of each request (what feasibility is checked against)."

@@ -347,7 +347,7 @@ def decoder_datasets(table: ConfigTable, normalizer, cfg: DecoderConfig, task_en
                for k, s in enumerate(UNSEEN_SPLITS)}}
     tasks = sorted(set().union(*(set(r.task) for r in reqs.values())))
     vecs = dict(zip(tasks, (task_encoder or minilm_embeddings)(tasks)))
-    return held, {k: (request_features(table, normalizer, r.text, vecs), r) for k, r in reqs.items()}
+    return held, {k: (request_features(normalizer, r.task, request_limits(r), vecs), r) for k, r in reqs.items()}
 
 TEST_SETS = {"test": "held-out phrasings", "test_heldout": "held-out configurations", "test_unseen": "unseen author's phrasings",
              "test_unseen2": "second unseen author's phrasings", "test_unseen3": "third unseen author's phrasings"}
