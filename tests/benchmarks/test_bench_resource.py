@@ -1,5 +1,5 @@
 "Resource planner benchmarks: reading requests' limits (the generated forms' expressions vs the free-wording reader), and reading's share of planning."
-import json, time
+import json
 from pathlib import Path
 
 import pytest
@@ -10,15 +10,9 @@ from trainbook.resource.decoder import make_requests
 from trainbook.resource.limits import parse_limits, read_free_limits
 from trainbook.resource.planner import load_planner, parse_requests
 from trainbook.resource.scorer import DecoderConfig, compare_decoders, VARIANTS
+from timing import best_seconds
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "resource"
-
-
-def _timed(fn, reps=3):
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter(); fn(); best = min(best, time.perf_counter() - t)
-    return best
 
 
 def _own_wording(n):
@@ -41,9 +35,9 @@ def test_bench_limit_readers(table):
     generated = make_requests(table, 2000, seed=0, split="test").text.tolist()
     own = _own_wording(2000)
     assert [parse_limits(t) for t in generated] == [read_free_limits(t) for t in generated]   # same reading, either path
-    t_forms = _timed(lambda: [parse_limits(t) for t in generated])
-    t_free_gen = _timed(lambda: [read_free_limits(t) for t in generated])
-    t_own = _timed(lambda: [parse_limits(t) for t in own])
+    t_forms = best_seconds(lambda: [parse_limits(t) for t in generated])
+    t_free_gen = best_seconds(lambda: [read_free_limits(t) for t in generated])
+    t_own = best_seconds(lambda: [parse_limits(t) for t in own])
     us = lambda t: 1e6 * t / 2000
     print(f"\nreading 2,000 requests' limits: generated forms by their expressions {us(t_forms):.1f} µs each, the same by the "
           f"free-wording reader {us(t_free_gen):.1f} µs (×{t_free_gen / t_forms:.0f}); three authors' own wording "
@@ -60,6 +54,6 @@ def test_bench_planning_reads_each_request_once(table, tmp_path):
     for name, texts in (("generated forms", make_requests(table, 2000, seed=1, split="test").text.tolist()),
                         ("own wording", _own_wording(2000))):
         assert len(planner.plan(texts)) == len(texts)
-        t_plan, t_read = _timed(lambda: planner.plan(texts), 2), _timed(lambda: parse_requests(texts), 2)
+        t_plan, t_read = best_seconds(lambda: planner.plan(texts), 2), best_seconds(lambda: parse_requests(texts), 2)
         print(f"\nplanning 2,000 requests in {name}: {1e3 * t_plan / 2000:.2f} ms each, of which reading them "
               f"{1e3 * t_read / 2000:.3f} ms ({100 * t_read / t_plan:.0f}%; each is read once)")

@@ -6,13 +6,7 @@ import torch
 
 from trainbook.text.model import ModelConfig, build_multitask_model
 from trainbook.text.tokenizer import SummarizationCollator, train_bpe_tokenizer
-
-
-def _timed(fn, reps=3):
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter(); fn(); best = min(best, time.perf_counter() - t)
-    return best
+from timing import best_seconds
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +33,7 @@ def test_bench_cached_decoding(small_model):
         def cached():
             st = m.decoder.start_state(mem)
             for t in range(T): m.decoder.step(y[:, t], st, mem, mask, ids)
-        tf, tc = _timed(full), _timed(cached)
+        tf, tc = best_seconds(full), best_seconds(cached)
     print(f"\ntext decoding of {T} tokens × 16 inputs: recompute prefix {tf:.3f} s, KV cache {tc:.3f} s, speed-up ×{tf / tc:.1f}")
     assert tc < tf
 
@@ -54,7 +48,7 @@ def test_bench_length_sorted_batching(small_model):
         with torch.no_grad():
             for s in range(0, len(texts), 64):
                 b = encode_texts(tok, texts[s:s + 64], 96); m.classify(b["input_ids"], b["attention_mask"])
-    tu, ts = _timed(unsorted, 2), _timed(lambda: classify_probs(m, tok, texts, 96, 64), 2)
+    tu, ts = best_seconds(unsorted, 2), best_seconds(lambda: classify_probs(m, tok, texts, 96, 64), 2)
     print(f"\nclassification of 256 texts: random order {tu:.3f} s, length-sorted {ts:.3f} s, ×{tu / ts:.2f}")
 
 
@@ -72,7 +66,7 @@ def test_bench_label_nll_vs_full_distribution():
         lp, _ = dec(y, mem, mask, src); F.nll_loss(lp.flatten(0, 1), lab.flatten()).backward()
     def labels_only():
         dec.label_nll(y, mem, mask, src, lab).backward()
-    tf, tl = _timed(full, 2), _timed(labels_only, 2)
+    tf, tl = best_seconds(full, 2), best_seconds(labels_only, 2)
     print(f"\ncopy-decoder loss step (B={B}, T={T}, V={V}): full distribution {tf:.3f} s, labels only {tl:.3f} s, ×{tf / tl:.2f}")
     # measured 2026-11-22 on the shared 2-core box: ×0.9–1.0 (the LM-head matmul dominates; the gain is memory)
 
