@@ -5,12 +5,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainbook.resource.data import ConfigTable, FeatureNormalizer, make_profiling_frame, tool_registry
+from trainbook.resource.data import FeatureNormalizer
 from trainbook.resource.decoder import make_requests
 from trainbook.resource.limits import parse_limits, read_free_limits
 from trainbook.resource.planner import load_planner, parse_requests
 from trainbook.resource.scorer import DecoderConfig, compare_decoders, VARIANTS
 from timing import best_seconds
+from resource_stand_ins import fake_task_encoder, profiled_table   # tests/resource_stand_ins.py
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "resource"
 
@@ -21,13 +22,8 @@ def _own_wording(n):
     return (texts * (n // len(texts) + 1))[:n]
 
 
-def _hash_encoder(texts):
-    "A seeded vector per text: the planner's arithmetic without loading MiniLM."
-    return torch.stack([torch.randn(8, generator=torch.Generator().manual_seed(sum(map(ord, t)))) for t in texts])
-
-
 @pytest.fixture(scope="module")
-def table(): return ConfigTable(tool_registry(), make_profiling_frame())
+def table(): return profiled_table()
 
 
 @pytest.mark.benchmark
@@ -48,9 +44,9 @@ def test_bench_limit_readers(table):
 @pytest.mark.benchmark
 def test_bench_planning_reads_each_request_once(table, tmp_path):
     cfg = DecoderConfig(num_train=400, num_val=50, num_test=50, num_test_heldout=20, epochs=1, hidden=16, pair_hidden=8, task_dim=8)
-    compare_decoders(table, torch.randn(len(table), 16), FeatureNormalizer.fit(table.raw_features()), cfg, _hash_encoder,
+    compare_decoders(table, torch.randn(len(table), 16), FeatureNormalizer.fit(table.raw_features()), cfg, fake_task_encoder,
                      out_dir=tmp_path / "decoder", variants=[VARIANTS[0]])
-    planner = load_planner(tmp_path, table, task_encoder=_hash_encoder)
+    planner = load_planner(tmp_path, table, task_encoder=fake_task_encoder)
     for name, texts in (("generated forms", make_requests(table, 2000, seed=1, split="test").text.tolist()),
                         ("own wording", _own_wording(2000))):
         assert len(planner.plan(texts)) == len(texts)

@@ -3,19 +3,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from trainbook.resource.data import ConfigTable, FeatureNormalizer, make_profiling_frame, tool_registry
+from trainbook.resource.data import FeatureNormalizer
 from trainbook.resource.phrasings import TASK_PHRASES, PHRASE_SPLITS, task_phrases
 from trainbook.resource.decoder import (make_requests, heldout_configs, oracle_predict, decoder_scores, feasibility,
                                         request_limits, cheapest_feasible, config_cost, config_values)
 from trainbook.resource.scorer import (DecoderConfig, CandidateScorer, HierarchicalDecoder, decoder_datasets, decoder_loss,
                                        decoder_predict, request_set, compare_decoders, VARIANTS)
+from resource_stand_ins import fake_task_encoder, profiled_table   # tests/resource_stand_ins.py
 
 @pytest.fixture(scope="module")
-def table(): return ConfigTable(tool_registry(), make_profiling_frame())
-
-def fake_task_encoder(texts):
-    "Deterministic stand-in for MiniLM: one seeded vector per text."
-    return torch.stack([torch.randn(8, generator=torch.Generator().manual_seed(sum(map(ord, t)))) for t in texts])
+def table(): return profiled_table()
 
 TOOL_OF = {p: i for i, t in enumerate(TASK_PHRASES) for s in PHRASE_SPLITS for p in task_phrases(t, s)}
 

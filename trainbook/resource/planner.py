@@ -21,7 +21,7 @@ from ..core.safeio import read_text, confine
 from .config import DecoderConfig
 from .data import ConfigTable, FeatureNormalizer, load_config_table, check_trained_table
 from .decoder import request_features, config_fits, limit_rows
-from .limits import parse_limits, LIMIT_KEYS
+from .limits import parse_limits, and_list, LIMIT_KEYS
 from .encoder import minilm_embeddings
 from .scorer import DECODER_MANIFEST, TASK_ENCODERS, VARIANTS, make_decoder, decoder_outputs
 from .toolchoice import unsure_tools
@@ -184,8 +184,7 @@ def describe_short(short: dict | None, read: dict) -> str:
     "Why nothing fits, in words (`short_of` of an option, `read` of its plan); empty where there is nothing to add."
     if short is None: return f"the table has no configuration of this tool for {read['input_size']} input"
     if not short: return ""
-    said = ", ".join(f"{_amounts(short, [k])} (you allow {read[k]:g})" for k in short)
-    return f"every {read['input_size']}-input one needs at least " + " and ".join(said.rsplit(", ", 1))
+    return f"every {read['input_size']}-input one needs at least " + and_list(f"{_amounts(short, [k])} (you allow {read[k]:g})" for k in short)
 
 def describe_read(r: dict) -> str:
     "What was read from a request, in words: free wording is read by rules, so the user sees what the planner planned for."
