@@ -50,6 +50,7 @@ _QUANTITY_RE = [(k, re.compile(p, re.I)) for k, p in [
     ("gpu_sm", _B + _SM + _REL + _NUM + _E),
     ("cpu_core", _B + _NUM + r"\s*" + _CORE + _E),
     ("cpu_core", _B + _CORE + _REL + _NUM + _E),
+    ("cpu_core", _B + r"(?P<num>\d{1,3})c" + _E),                    # '16c', '12c/24GB': cores as practitioners write them
     ("latency_ms", _B + _NUM + r"\s*" + _TIME + _E),
     ("memory_gb", _B + _NUM + r"\s*" + _GB + _E),          # an amount of memory with no word for which: read by its side
 ]]
@@ -77,9 +78,9 @@ def quantity_spans(text):
     "Every limit `text` states: `(key, value, start, end)` sorted by position; 'no GPU' gives zero SMs and GPU memory."
     taken, found = [], []
     def free(s, e): return not any(s < te and ts < e for ts, te in taken)
-    for key, rx in _QUANTITY_RE:
+    for pattern_key, rx in _QUANTITY_RE:
         for m in rx.finditer(text):
-            v = _value(m)
+            v, key = _value(m), pattern_key     # each match gets its own key: one amount's side is not the next one's
             if v is None or not free(*m.span()): continue
             if key == "memory_gb" or (key == "cpu_mem_gb" and re.search(r"memory|mem", m.group(0), re.I) and not re.search(r"ram", m.group(0), re.I)):
                 side = _side(text, m.start())
@@ -101,13 +102,15 @@ _SIZE_RE = [re.compile(p, re.I) for p in [
     r"(?<![\w-])" + _QUALIFIER + r"(?P<size>" + _SIZE_WORDS + r")[-\s]+(?:sized?\s+)?(?:inputs?|input\s+size|size)\b",  # 'medium-sized inputs', 'med input'
 ]]
 _BARE_SIZE = re.compile(r"(?<![\w-])" + _QUALIFIER + r"(?P<size>" + _SIZES + r")(?:-(?:sized?|length))?(?![\w-])", re.I)
-# shorthand alone in its clause ('MT, med, no GPU', '(med)', '| med |'); elsewhere 'med' may be medical ('med records')
+# shorthand alone in its clause ('MT, med, no GPU', '(med)', '| med |') or sized ('med-sized'); elsewhere 'med' may be
+# medical ('med records')
 _LONE_SHORTHAND = re.compile(r"(?:^|(?<=[,;|(\[]))\s*(?P<size>" + "|".join(SIZE_SHORTHAND) + r")\s*(?=$|[,;|)\]:])", re.I)
+_SIZED_SHORTHAND = re.compile(r"(?<![\w-])(?P<size>" + "|".join(SIZE_SHORTHAND) + r")-(?:sized?|length)(?![\w-])", re.I)
 
 def size_spans(text):
     "`(size, start, end, stated)`: each input size `text` names; `stated` where a word says it is the input size (else a bare 'small')."
     found = []
-    for rx, stated in [(rx, True) for rx in _SIZE_RE] + [(_BARE_SIZE, False), (_LONE_SHORTHAND, False)]:
+    for rx, stated in [(rx, True) for rx in _SIZE_RE] + [(_BARE_SIZE, False), (_LONE_SHORTHAND, False), (_SIZED_SHORTHAND, False)]:
         for m in rx.finditer(text):
             if any(m.start() < e and s < m.end() for _, s, e, _ in found): continue    # read once, by the first pattern
             size = m.group("size").lower()
