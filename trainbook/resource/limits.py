@@ -29,9 +29,10 @@ _WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eig
 _NUM = r"(?P<num>\d{1,3}(?:,\d{3})+(?![\d])|\d+(?:\.\d+)?|\.\d+|" + "|".join(w + r"(?=\s)" for w in sorted(_WORDS, key=len, reverse=True)) + r")"
 _GB = r"(?P<unit>gb|gib|gigs?|gigabytes?|g|mb|mib|megabytes?)"
 _TIME = r"(?P<unit>ms|msecs?|millis(?:econds?)?|milliseconds?|s|secs?|seconds?)"
-_GPU_MEM_WORD = r"(?:vram|video\s+memory|gpu[\s_-]*(?:memory|mem|ram))"
+_GPU_MEM_WORD = r"(?:vram|hbm\d?e?|video\s+memory|gpu[\s_-]*(?:memory|mem|ram))"
 _GPU_MEM = r"(?:" + _GPU_MEM_WORD + r"|(?:on\s+(?:the\s+)?)?gpu)"
-_CPU_MEM = r"(?:system\s+memory|host\s+memory|cpu[\s_-]*mem(?:ory)?|ram|memory|mem)"
+_CPU_MEM = r"(?:sys(?:tem)?\s+(?:memory|ram)|host\s+mem(?:ory)?|cpu[\s_-]*mem(?:ory)?|ram|memory|mem)"
+_CPU_MEM_AFTER = r"(?:" + _CPU_MEM + r"|host)"   # '256 GB host'; never 'host' before a number ('host 24 cores')
 _SM = r"(?:gpu[\s_-]*)?(?:sms?|streaming\s+multiprocessors?)"
 _CORE = r"(?:cpu[\s_-]*cores?|v?cpus?|cores?)"
 _REL = r"\s*(?:[:=]|<=|≤|<|is|of|at\s+most|max(?:imum)?|up\s+to|under|below|no\s+more\s+than|less\s+than|limit(?:ed)?\s+to|capped\s+at)?\s*"
@@ -43,7 +44,7 @@ _QUANTITY_RE = [(k, re.compile(p, re.I)) for k, p in [
     ("gpu_mem_gb", _B + _GPU_MEM_WORD + _REL + _NUM + r"\s*" + _GB + _E),
     ("gpu_mem_gb", _B + _GPU_MEM_WORD + _SYM + _NUM + _E),
     ("gpu_mem_gb", _B + r"gpu" + _REL + _NUM + r"\s*" + _GB + _E),
-    ("cpu_mem_gb", _B + _NUM + r"\s*" + _GB + r"\s*(?:of\s+)?" + _CPU_MEM + _E),
+    ("cpu_mem_gb", _B + _NUM + r"\s*" + _GB + r"\s*(?:of\s+)?" + _CPU_MEM_AFTER + _E),
     ("cpu_mem_gb", _B + _CPU_MEM + _REL + _NUM + r"\s*" + _GB + _E),
     ("cpu_mem_gb", _B + _CPU_MEM + _SYM + _NUM + _E),
     ("gpu_sm", _B + _NUM + r"\s*" + _SM + _E),
@@ -51,11 +52,12 @@ _QUANTITY_RE = [(k, re.compile(p, re.I)) for k, p in [
     ("cpu_core", _B + _NUM + r"\s*" + _CORE + _E),
     ("cpu_core", _B + _CORE + _REL + _NUM + _E),
     ("cpu_core", _B + r"(?P<num>\d{1,3})c" + _E),                    # '16c', '12c/24GB': cores as practitioners write them
-    ("latency_ms", _B + _NUM + r"\s*" + _TIME + _E),
+    ("latency_ms", _B + _NUM + r"(?:\s*|-)" + _TIME + _E),           # '2-second latency' too
     ("memory_gb", _B + _NUM + r"\s*" + _GB + _E),          # an amount of memory with no word for which: read by its side
 ]]
-_NO_GPU = re.compile(r"\b(?:no|without(?:\s+a)?|zero)\s+gpus?\b|\bcpu[-\s]only\b|\bgpu\s*[:=]?\s*none\b", re.I)
-_SIDE = re.compile(r"\b(?P<gpu>gpus?|sms?|vram)\b|\b(?P<cpu>v?cpus?|cores?|ram)\b", re.I)
+_NO_GPU = re.compile(r"\b(?:no|without(?:\s+a)?|zero|0)\s+gpus?\b|\bcpu[-\s]only\b|\bgpu\s*[:=]?\s*none\b", re.I)
+# a count written '68SM' or '4c' names its side too, so '4c/16GB' is RAM and '68SM/24GB' GPU memory
+_SIDE = re.compile(r"\b(?P<gpu>gpus?|vram|hbm)\b|(?<![a-z])(?P<sm>sms?)\b|\b(?P<cpu>v?cpus?|cores?|ram|host)\b|(?<![\w.])(?P<c>\d{1,3}c)\b", re.I)
 _SEGMENT = re.compile(r"[.;|,\n]")
 
 def _value(m):
@@ -68,11 +70,19 @@ def _value(m):
     if unit in ("s", "sec", "secs", "second", "seconds"): v = round(v * 1000, 6)    # 0.216 s is 216 ms, not 216.00000000000003
     return v
 
-def _side(text, start):
-    "'gpu' or 'cpu': the side the nearest resource word before `start` in its clause names; None if none."
-    seg = max([m.end() for m in _SEGMENT.finditer(text, 0, start)], default=0)
-    words = list(_SIDE.finditer(text, seg, start))
-    return None if not words else ("gpu" if words[-1].group("gpu") else "cpu")
+_GROUP = re.compile(r"[.;|\n]")   # a group of comma clauses under one label: 'GPU: 40 SMs, 16 GB'
+
+def _side(text, start, group=False):
+    """'gpu' or 'cpu': the side the nearest resource word before `start` names, in its clause, else (with `group`, for an
+    amount with no word at all) in the earlier comma clauses of its group ('GPU: 40 SMs, 16 GB'); the GPU of a 'no GPU'
+    names no side ('4 cores, no GPU, 8 GB'); None if none. A 'memory' in a list keeps to its clause: 'VRAM 12GB, SMs 60,
+    memory 24GB' is RAM."""
+    no_gpu = [m.span() for m in _NO_GPU.finditer(text, 0, start)]
+    for sep in (_SEGMENT, _GROUP) if group else (_SEGMENT,):
+        lo = max([m.end() for m in sep.finditer(text, 0, start)], default=0)
+        words = [w for w in _SIDE.finditer(text, lo, start) if not any(s <= w.start() < e for s, e in no_gpu)]
+        if words: return "gpu" if words[-1].group("gpu") or words[-1].group("sm") else "cpu"
+    return None
 
 def quantity_spans(text):
     "Every limit `text` states: `(key, value, start, end)` sorted by position; 'no GPU' gives zero SMs and GPU memory."
@@ -83,7 +93,7 @@ def quantity_spans(text):
             v, key = _value(m), pattern_key     # each match gets its own key: one amount's side is not the next one's
             if v is None or not free(*m.span()): continue
             if key == "memory_gb" or (key == "cpu_mem_gb" and re.search(r"memory|mem", m.group(0), re.I) and not re.search(r"ram", m.group(0), re.I)):
-                side = _side(text, m.start())
+                side = _side(text, m.start(), group=key == "memory_gb")
                 if key == "memory_gb" and side is None: continue
                 key = "gpu_mem_gb" if side == "gpu" else "cpu_mem_gb"
             taken.append(m.span()); found.append((key, v, *m.span()))
@@ -92,16 +102,16 @@ def quantity_spans(text):
     return sorted(found, key=lambda f: f[2])
 
 # %% ../../nbs/resource/58_limits.ipynb #58lim010
-SIZE_SHORTHAND = {"med": "medium"}   # what practitioners type for a size (author D, session 31)
+SIZE_SHORTHAND = {"med": "medium", "lg": "large"}   # what practitioners type for a size (authors D and G, sessions 31-32)
 _SIZES = "|".join(INPUT_SIZES)
 _SIZE_WORDS = "|".join([*INPUT_SIZES, *SIZE_SHORTHAND])   # where a word says it is the size, shorthand is the size
 _QUALIFIER = r"(?P<pre>(?:extra|very|super|ultra|x)[-\s]*)?"          # 'extra-large' is not 'large'
 _SIZE_RE = [re.compile(p, re.I) for p in [
-    r"\b(?:input[\s_-]*size|size)\s*[:=]\s*(?P<size>[a-z][\w-]*)",                                 # 'input size: small', 'size=huge'
-    r"\b(?:input[\s_-]*size|size|inputs?)(?:\s*[:=]\s*|\s+(?:is\s+|are\s+)?)(?P<size>" + _SIZE_WORDS + r")\b",  # 'size large', 'inputs are medium'
+    r"\b(?:input[\s_-]*size|size|sz)\s*[:=]\s*(?P<size>[a-z][\w-]*)",                                 # 'input size: small', 'size=huge'
+    r"\b(?:input[\s_-]*size|size|sz|inputs?)(?:\s*[:=]\s*|\s+(?:is\s+|are\s+)?)(?P<size>" + _SIZE_WORDS + r")\b",  # 'size large', 'inputs are medium'
     r"(?<![\w-])" + _QUALIFIER + r"(?P<size>" + _SIZE_WORDS + r")[-\s]+(?:sized?\s+)?(?:inputs?|input\s+size|size)\b",  # 'medium-sized inputs', 'med input'
 ]]
-_BARE_SIZE = re.compile(r"(?<![\w-])" + _QUALIFIER + r"(?P<size>" + _SIZES + r")(?:-(?:sized?|length))?(?![\w-])", re.I)
+_BARE_SIZE = re.compile(r"(?<![\w-])" + _QUALIFIER + r"(?P<size>" + _SIZES + r")(?:-(?:sized?|length|batch))?(?![\w-])", re.I)
 # shorthand alone in its clause ('MT, med, no GPU', '(med)', '| med |') or sized ('med-sized'); elsewhere 'med' may be
 # medical ('med records')
 _LONE_SHORTHAND = re.compile(r"(?:^|(?<=[,;|(\[]))\s*(?P<size>" + "|".join(SIZE_SHORTHAND) + r")\s*(?=$|[,;|)\]:])", re.I)
