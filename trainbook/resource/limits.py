@@ -4,12 +4,13 @@
 
 # %% auto #0
 __all__ = ['LIMIT_KEYS', 'LIMIT_TEMPLATES', 'LIMIT_NAMES', 'SIZE_SHORTHAND', 'REQUEST_FORM', 'quantity_spans', 'size_spans',
-           'and_list', 'without_size', 'read_free_limits', 'parse_limits']
+           'and_list', 'without_size', 'task_as_read', 'read_free_limits', 'parse_limits']
 
 # %% ../../nbs/resource/58_limits.ipynb #58lim004
 import re
 from ..core.errors import DataError
 from .data import INPUT_SIZES
+from .phrasings import expand_shorthand
 
 # %% ../../nbs/resource/58_limits.ipynb #58lim005
 LIMIT_KEYS = ["cpu_core", "cpu_mem_gb", "gpu_sm", "gpu_mem_gb", "latency_ms"]
@@ -173,6 +174,11 @@ def without_size(task: str, size: str) -> str:
     for s, e in reversed([(s, e) for w, s, e, _ in size_spans(task) if w == size]): task = task[:s] + task[e:]
     return re.sub(r"\s{2,}", " ", task).strip()
 
+def task_as_read(task: str, size: str) -> str:
+    """The task as the tool choice reads it: `without_size`, then with the field's shorthand spelled out
+    (`resource.phrasings.expand_shorthand`, round 17: "OD on small imgs" -> "object detection on images")."""
+    return expand_shorthand(without_size(task, size))
+
 def read_free_limits(text):
     "`(task, size, limits)` from free wording of a request; DataError naming what is missing, unknown or stated twice."
     spans = quantity_spans(text)
@@ -190,7 +196,7 @@ def read_free_limits(text):
     if missing: raise DataError(f"request does not state its {_listed(missing)}; expected {REQUEST_FORM}")
     size = named.pop()
     task = _task(text, [(s, e) for *_, s, e in spans] + [(s, e) for _, s, e, st in sizes if st], [(s, e) for _, s, e, st in sizes if not st])
-    task = without_size(task, size)
+    task = task_as_read(task, size)
     if not task: raise DataError("request names no task beside its limits")
     return task, size, {k: next(iter(values[k])) for k in LIMIT_KEYS}
 
@@ -205,7 +211,7 @@ def parse_limits(text):
         if g["size"] not in INPUT_SIZES: raise DataError(f"input size {g['size']!r} is not one of {', '.join(INPUT_SIZES)}")
         try: limits = {k: float(g[v]) for k, v in zip(LIMIT_KEYS, ["cpu", "mem", "sm", "gmem", "lat"])}
         except ValueError: raise DataError(f"a limit is not a number in {m.group(0)[:80]!r}") from None
-        task = without_size(task, g["size"])
+        task = task_as_read(task, g["size"])
         if not task: raise DataError(f"request names no task before its limits; expected {REQUEST_FORM}")
         return task, g["size"], limits
     return read_free_limits(text)
