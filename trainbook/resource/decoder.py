@@ -14,7 +14,7 @@ import torch
 from ..core.metrics import cluster_bootstrap_interval
 from .data import ConfigTable, INPUT_SIZES
 from .limits import LIMIT_KEYS, LIMIT_TEMPLATES, parse_limits
-from .phrasings import task_phrases, registry_phrase, expand_shorthand
+from .phrasings import task_phrases, registry_phrase, plain_task
 
 # %% ../../nbs/resource/60_decoder.ipynb #a6eaa76f
 def config_cost(frame):
@@ -111,7 +111,7 @@ def make_requests(table: ConfigTable, n, seed=0, split="train", p_none=0.0, labe
             tool, size = table.tool_names[tools[i]], INPUT_SIZES[int(vals[anchor[i], 0])]
             phrases = task_phrases(tool, split)
             phrase = phrases[rng.integers(len(phrases))]
-            task = expand_shorthand(phrase)      # as the limit reader reads it from `text` (`resource.limits.task_as_read`)
+            task = plain_task(phrase)            # as the limit reader reads it from `text` (`resource.limits.task_as_read`)
             text = phrase + " " + LIMIT_TEMPLATES[rng.integers(len(LIMIT_TEMPLATES))].format(
                 size=size, cpu=_fmt(lim[i, 0]), mem=_fmt(lim[i, 1]), sm=_fmt(lim[i, 2]), gmem=_fmt(lim[i, 3]), lat=_fmt(lim[i, 4]))
             rows.append({"text": text, "task": task, "tool": tool, "input_size": size,

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['TASK_PHRASES', 'TRAIN_PHRASES_MORE', 'TRAIN_PHRASES_FOURTH_AUTHOR', 'TRAIN_PHRASES_SIXTH_AUTHOR', 'REGISTRY_ACRONYMS',
            'UNSEEN_SPLITS', 'PHRASE_SPLITS', 'TASK_SHORTHAND', 'registry_phrase', 'registry_acronyms', 'task_phrases',
-           'expand_shorthand']
+           'expand_shorthand', 'without_model_codes', 'plain_task']
 
 # %% ../../nbs/resource/55_phrasings.ipynb #55a00005
 TASK_PHRASES = {  # the last two of each list are held out for the test split
@@ -457,3 +457,24 @@ _SHORTHAND_RE = re.compile(r"(?<!\w)(" + "|".join(re.escape(k) for k in sorted(T
 def expand_shorthand(task: str) -> str:
     "`task` with each whole word of `TASK_SHORTHAND`, in any case, replaced by the words it stands for ('OD on small imgs' -> 'object detection on small images')."
     return _SHORTHAND_RE.sub(lambda m: TASK_SHORTHAND[m.group(1).lower()], task)
+
+# %% ../../nbs/resource/55_phrasings.ipynb #55a00025
+# a scale factor or a resolution's name says what the task is ("x4 super resolution", "upscale to 4K"): kept
+_SCALE_WORD = re.compile(r"[x×]\d+(?:\.\d+)?|\d+(?:\.\d+)?[x×]|\d+k|\d+p", re.I)
+_WORD_ENDS = "()[]{}'\"“”‘’,;:.!?"
+
+def _is_code(word: str) -> bool:
+    "A model, version or hardware code: a word holding a letter and a digit ('ResNet-50', 'A100-class', '224px'), but a `_SCALE_WORD`."
+    core = word.strip(_WORD_ENDS)
+    return bool(re.search(r"[a-z]", core, re.I) and re.search(r"\d", core)) and not _SCALE_WORD.fullmatch(core)
+
+def without_model_codes(task: str) -> str:
+    """`task` without its model and size codes (`_is_code`), the punctuation around them kept and empty brackets dropped;
+    `task` itself where nothing with a letter would be left (a task that is only a model name is still a task)."""
+    words = [w if not _is_code(w) else w[:len(w) - len(w.lstrip(_WORD_ENDS))] + w[len(w.rstrip(_WORD_ENDS)):] for w in task.split()]
+    left = re.sub(r"\s{2,}", " ", re.sub(r"\(\s*\)|\[\s*\]", "", " ".join(w for w in words if w))).strip()
+    return left if re.search(r"[a-z]", left, re.I) else task
+
+def plain_task(task: str) -> str:
+    "The words the tool choice reads: `task` with its shorthand spelled out (`expand_shorthand`), then its codes dropped (`without_model_codes`)."
+    return without_model_codes(expand_shorthand(task))
