@@ -469,7 +469,8 @@ def _is_code(word: str) -> bool:
     return bool(re.search(r"[a-z]", core, re.I) and re.search(r"\d", core)) and not _SCALE_WORD.fullmatch(core)
 
 def without_model_codes(task: str) -> str:
-    """`task` without its model and size codes (`_is_code`), the punctuation around them kept and empty brackets dropped;
+    """`task` without its model and size codes (words with a letter and a digit, but scale words), the punctuation around
+    them kept and empty brackets dropped;
     `task` itself where nothing with a letter would be left (a task that is only a model name is still a task)."""
     words = [w if not _is_code(w) else w[:len(w) - len(w.lstrip(_WORD_ENDS))] + w[len(w.rstrip(_WORD_ENDS)):] for w in task.split()]
     left = re.sub(r"\s{2,}", " ", re.sub(r"\(\s*\)|\[\s*\]", "", " ".join(w for w in words if w))).strip()
