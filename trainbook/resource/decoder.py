@@ -111,7 +111,8 @@ def make_requests(table: ConfigTable, n, seed=0, split="train", p_none=0.0, labe
             tool, size = table.tool_names[tools[i]], INPUT_SIZES[int(vals[anchor[i], 0])]
             phrases = task_phrases(tool, split)
             phrase = phrases[rng.integers(len(phrases))]
-            task = plain_task(phrase)            # as the limit reader reads it from `text` (`resource.limits.task_as_read`)
+            # in the limit reader's plain words (`resource.limits.task_as_read`), but with a size word the phrasing holds kept
+            task = plain_task(phrase)
             text = phrase + " " + LIMIT_TEMPLATES[rng.integers(len(LIMIT_TEMPLATES))].format(
                 size=size, cpu=_fmt(lim[i, 0]), mem=_fmt(lim[i, 1]), sm=_fmt(lim[i, 2]), gmem=_fmt(lim[i, 3]), lat=_fmt(lim[i, 4]))
             rows.append({"text": text, "task": task, "tool": tool, "input_size": size,

@@ -105,6 +105,7 @@ def quantity_spans(text):
 # %% ../../nbs/resource/58_limits.ipynb #58lim010
 SIZE_SHORTHAND = {"med": "medium", "lg": "large"}   # what practitioners type for a size (authors D and G, sessions 31-32)
 SIZE_LETTERS = {"s": "small", "m": "medium", "l": "large"}   # only after a size label: "size M", "sz: S" (author H, session 33)
+_SIZE_NAMES = SIZE_SHORTHAND | SIZE_LETTERS   # what a size read from a pattern stands for (a lone letter only the letter pattern reads)
 _SIZES = "|".join(INPUT_SIZES)
 _SIZE_WORDS = "|".join([*INPUT_SIZES, *SIZE_SHORTHAND])   # where a word says it is the size, shorthand is the size
 _QUALIFIER = r"(?P<pre>(?:extra|very|super|ultra|x)[-\s]*)?"          # 'extra-large' is not 'large'
@@ -127,8 +128,7 @@ def size_spans(text):
         for m in rx.finditer(text):
             if any(m.start() < e and s < m.end() for _, s, e, _ in found): continue    # read once, by the first pattern
             size = m.group("size").lower()
-            size = SIZE_LETTERS.get(size, size) if rx is _SIZE_RE[0] else SIZE_SHORTHAND.get(size, size)
-            found.append(((m.groupdict().get("pre") or "") + size, *m.span(), stated))
+            found.append(((m.groupdict().get("pre") or "") + _SIZE_NAMES.get(size, size), *m.span(), stated))
     return sorted(found, key=lambda f: f[1])
 
 # %% ../../nbs/resource/58_limits.ipynb #58lim013

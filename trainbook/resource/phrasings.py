@@ -472,7 +472,7 @@ def without_model_codes(task: str) -> str:
     """`task` without its model and size codes (words with a letter and a digit, but scale words), the punctuation around
     them kept and empty brackets dropped;
     `task` itself where nothing with a letter would be left (a task that is only a model name is still a task)."""
-    words = [w if not _is_code(w) else w[:len(w) - len(w.lstrip(_WORD_ENDS))] + w[len(w.rstrip(_WORD_ENDS)):] for w in task.split()]
+    words = [w.replace(w.strip(_WORD_ENDS), "", 1) if _is_code(w) else w for w in task.split()]   # '(ViT-B/16),' -> '(),'
     left = re.sub(r"\s{2,}", " ", re.sub(r"\(\s*\)|\[\s*\]", "", " ".join(w for w in words if w))).strip()
     return left if re.search(r"[a-z]", left, re.I) else task
 
