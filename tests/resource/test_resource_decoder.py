@@ -4,7 +4,9 @@ import pandas as pd
 import pytest
 import torch
 from trainbook.resource.data import FeatureNormalizer
-from trainbook.resource.phrasings import TASK_PHRASES, PHRASE_SPLITS, task_phrases, plain_task
+from trainbook.resource.phrasings import TASK_PHRASES, PHRASE_SPLITS, task_phrases
+from trainbook.resource.limits import task_as_read
+from trainbook.resource.data import INPUT_SIZES
 from trainbook.resource.decoder import (make_requests, heldout_configs, oracle_predict, decoder_scores, feasibility,
                                         request_limits, cheapest_feasible, config_cost, config_values)
 from trainbook.resource.scorer import (DecoderConfig, CandidateScorer, HierarchicalDecoder, decoder_datasets, decoder_loss,
@@ -14,8 +16,9 @@ from resource_stand_ins import fake_task_encoder, profiled_table   # tests/resou
 @pytest.fixture(scope="module")
 def table(): return profiled_table()
 
-# keyed by the task as read (`plain_task`), which is what a generated request's `task` holds
-TOOL_OF = {plain_task(p): i for i, t in enumerate(TASK_PHRASES) for s in PHRASE_SPLITS for p in task_phrases(t, s)}
+# keyed by the task as read at each input size (`task_as_read`), which is what a generated request's `task` holds
+TOOL_OF = {task_as_read(p, z): i for i, t in enumerate(TASK_PHRASES) for s in PHRASE_SPLITS for p in task_phrases(t, s)
+           for z in INPUT_SIZES}
 
 def tool_task_encoder(texts):
     "A task encoder that knows each phrasing's tool (one-hot): every tool choice is right, so every test set has picks to check."
@@ -30,7 +33,7 @@ def test_heldout_configurations_never_train_labels(table):
         assert not np.isin(sets[split][1].label, held).any(), split
     assert np.isin(sets["test_heldout"][1].label, held).all()
     # wording: validation (the epoch choice) is in training phrasings; no test phrasing is trained or validated on
-    phr = {s: {plain_task(p) for t in TASK_PHRASES for p in task_phrases(t, s)} for s in PHRASE_SPLITS}
+    phr = {s: {task_as_read(p, z) for t in TASK_PHRASES for p in task_phrases(t, s) for z in INPUT_SIZES} for s in PHRASE_SPLITS}
     assert set(sets["val"][1].task) <= phr["train"] and set(sets["train"][1].task) <= phr["train"]
     unseen = ("unseen", "unseen2", "unseen3")
     for split, kind in (("test", "test"), ("test_heldout", "test"), *((f"test_{u}", u) for u in unseen)):

@@ -13,8 +13,8 @@ import pandas as pd
 import torch
 from ..core.metrics import cluster_bootstrap_interval
 from .data import ConfigTable, INPUT_SIZES
-from .limits import LIMIT_KEYS, LIMIT_TEMPLATES, parse_limits
-from .phrasings import task_phrases, registry_phrase, plain_task
+from .limits import LIMIT_KEYS, LIMIT_TEMPLATES, parse_limits, task_as_read
+from .phrasings import task_phrases, registry_phrase
 
 # %% ../../nbs/resource/60_decoder.ipynb #a6eaa76f
 def config_cost(frame):
@@ -111,8 +111,8 @@ def make_requests(table: ConfigTable, n, seed=0, split="train", p_none=0.0, labe
             tool, size = table.tool_names[tools[i]], INPUT_SIZES[int(vals[anchor[i], 0])]
             phrases = task_phrases(tool, split)
             phrase = phrases[rng.integers(len(phrases))]
-            # in the limit reader's plain words (`resource.limits.task_as_read`), but with a size word the phrasing holds kept
-            task = plain_task(phrase)
+            # what the limit reader reads back from `text` (`resource.limits.task_as_read`): the planner reads the same
+            task = task_as_read(phrase, size)
             text = phrase + " " + LIMIT_TEMPLATES[rng.integers(len(LIMIT_TEMPLATES))].format(
                 size=size, cpu=_fmt(lim[i, 0]), mem=_fmt(lim[i, 1]), sm=_fmt(lim[i, 2]), gmem=_fmt(lim[i, 3]), lat=_fmt(lim[i, 4]))
             rows.append({"text": text, "task": task, "tool": tool, "input_size": size,
