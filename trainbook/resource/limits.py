@@ -54,9 +54,15 @@ _QUANTITY_RE = [(k, re.compile(p, re.I)) for k, p in [
     ("cpu_core", _B + _CORE + _REL + _NUM + _E),
     ("cpu_core", _B + r"(?P<num>\d{1,3})c" + _E),                    # '16c', '12c/24GB': cores as practitioners write them
     ("latency_ms", _B + _NUM + r"(?:\s*|-)" + _TIME + _E),           # '2-second latency' too
+    # minutes only after a latency word: 'latency up to 2 minutes', never 'this 90-minute lecture' (author M, session 34)
+    ("latency_ms", _B + r"lat(?:ency)?" + _REL + _NUM + r"\s*(?P<unit>mins?|minutes?)" + _E),
     ("memory_gb", _B + _NUM + r"\s*" + _GB + _E),          # an amount of memory with no word for which: read by its side
 ]]
-_NO_GPU = re.compile(r"\b(?:no|without(?:\s+a)?|zero|0)\s+gpus?\b|\bcpu[-\s]only\b|\bgpu\s*[:=]?\s*none\b", re.I)
+# 'no accelerator', 'no graphic card', 'only CPU' too (authors M and N, session 34)
+_NO_GPU = re.compile(r"\b(?:no|without(?:\s+an?)?|zero|0)\s+(?:gpus?|accel(?:erators?)?|graphics?\s+cards?)\b|\bcpu[-\s]only\b"
+                     r"|\bonly\s+(?:a\s+|the\s+)?cpus?\b|\bgpu\s*[:=]?\s*none\b", re.I)
+# a MIG slice's profile names a GPU share, not an amount: '1g.10gb', 'MIG 1g' (its '1g' is not 1 GB; author M, session 34)
+_GPU_SLICE = re.compile(r"\b(?:mig\s+)?\d+g\.\d+gb\b|\bmig\s+\d+g\b", re.I)
 # a count written '68SM' or '4c' names its side too, so '4c/16GB' is RAM and '68SM/24GB' GPU memory
 _SIDE = re.compile(r"\b(?P<gpu>gpus?|vram|gmem|hbm)\b|(?<![a-z])(?P<sm>sms?)\b|\b(?P<cpu>v?cpus?|cores?|ram|host)\b|(?<![\w.])(?P<c>\d{1,3}c)\b", re.I)
 _SEGMENT = re.compile(r"[.;|,\n]")
@@ -66,9 +72,10 @@ def _value(m):
     num = m.group("num").lower().replace(",", "")
     v = float(_WORDS[num]) if num in _WORDS else float(num)
     unit = (m.groupdict().get("unit") or "").lower()
-    if unit[:1] == "m" and not re.match(r"ms|msec|mill", unit): v /= 1024       # MB -> GB
+    if unit[:1] == "m" and not re.match(r"ms|msec|mill|min", unit): v /= 1024       # MB -> GB
     if unit == "s" and v > 60: return None             # '1990s' is a decade, not a latency
-    if unit in ("s", "sec", "secs", "second", "seconds"): v = round(v * 1000, 6)    # 0.216 s is 216 ms, not 216.00000000000003
+    if unit in ("s", "sec", "secs", "second", "seconds"): v = round(v * 1000, 6)
+    if unit[:3] == "min": v = round(v * 60000, 6)        # '1 min per batch call    # 0.216 s is 216 ms, not 216.00000000000003
     return v
 
 _GROUP = re.compile(r"[.;|\n]")   # a group of comma clauses under one label: 'GPU: 40 SMs, 16 GB'
@@ -87,7 +94,7 @@ def _side(text, start, group=False):
 
 def quantity_spans(text):
     "Every limit `text` states: `(key, value, start, end)` sorted by position; 'no GPU' gives zero SMs and GPU memory."
-    taken, found = [], []
+    taken, found = [m.span() for m in _GPU_SLICE.finditer(text)], []
     def free(s, e): return not any(s < te and ts < e for ts, te in taken)
     for pattern_key, rx in _QUANTITY_RE:
         for m in rx.finditer(text):
@@ -199,7 +206,8 @@ def read_free_limits(text):
     missing = (["input_size"] if not named else []) + [k for k in LIMIT_KEYS if k not in values]
     if missing: raise DataError(f"request does not state its {_listed(missing)}; expected {REQUEST_FORM}")
     size = named.pop()
-    task = _task(text, [(s, e) for *_, s, e in spans] + [(s, e) for _, s, e, st in sizes if st], [(s, e) for _, s, e, st in sizes if not st])
+    slices = [m.span() for m in _GPU_SLICE.finditer(text)]   # no task word either
+    task = _task(text, [(s, e) for *_, s, e in spans] + slices + [(s, e) for _, s, e, st in sizes if st], [(s, e) for _, s, e, st in sizes if not st])
     task = task_as_read(task, size)
     if not task: raise DataError("request names no task beside its limits")
     return task, size, {k: next(iter(values[k])) for k in LIMIT_KEYS}
