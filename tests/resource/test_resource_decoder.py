@@ -79,7 +79,7 @@ def test_no_feasible_configuration_is_said_not_picked(table):
 def test_scores_against_the_oracle(table):
     req = make_requests(table, 200, seed=7, p_none=0.2)
     s = decoder_scores(table, req, req.tool, req.label)
-    phrasings = req.task.nunique()
+    phrasings = req.phrasing.nunique()
     assert s == {"tool_acc": 1.0, "exact": 1.0, "feasible_rate": 1.0, "cost_excess": 0.0, "none_acc": 1.0, "silent_infeasible": 0.0,
                  "exact_right_tool": 1.0, "feasible_right_tool": 1.0, "feasible_low": 1.0, "feasible_high": 1.0,
                  "phrasings": phrasings, "phrasings_tool_right": phrasings}

@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['TOOL_KEYWORDS', 'ORACLE', 'config_cost', 'config_values', 'preference_rank', 'feasibility', 'config_fits',
            'cheapest_feasible_many', 'feasible_mask', 'cheapest_feasible', 'heldout_configs', 'make_requests',
-           'oracle_tool', 'limit_rows', 'oracle_predict', 'request_features', 'request_limits', 'decoder_scores']
+           'oracle_tool', 'limit_rows', 'oracle_predict', 'request_features', 'request_limits', 'phrasing_of',
+           'decoder_scores']
 
 # %% ../../nbs/resource/60_decoder.ipynb #21a01cb4
 import numpy as np
@@ -79,7 +80,7 @@ def heldout_configs(table: ConfigTable, frac=0.2, seed=0):
 def _fmt(v): return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 def make_requests(table: ConfigTable, n, seed=0, split="train", p_none=0.0, labels_in=None, labels_not_in=None):
-    """`n` requests: DataFrame with text, task, tool, size, limits and the label configuration id (-1: nothing fits).
+    """`n` requests: DataFrame with text, phrasing, task, tool, size, limits and the label configuration id (-1: nothing fits).
     A share `p_none` gets a latency budget below every configuration that fits the other limits; `labels_in` /
     `labels_not_in` keep only requests whose (feasible) label is / is not among the given ids."""
     rng = np.random.default_rng(seed)
@@ -115,7 +116,7 @@ def make_requests(table: ConfigTable, n, seed=0, split="train", p_none=0.0, labe
             task = task_as_read(phrase, size)
             text = phrase + " " + LIMIT_TEMPLATES[rng.integers(len(LIMIT_TEMPLATES))].format(
                 size=size, cpu=_fmt(lim[i, 0]), mem=_fmt(lim[i, 1]), sm=_fmt(lim[i, 2]), gmem=_fmt(lim[i, 3]), lat=_fmt(lim[i, 4]))
-            rows.append({"text": text, "task": task, "tool": tool, "input_size": size,
+            rows.append({"text": text, "phrasing": phrase, "task": task, "tool": tool, "input_size": size,
                          **dict(zip(LIMIT_KEYS, lim[i].tolist())), "label": int(label[i])})
     return pd.DataFrame(rows)
 
@@ -162,6 +163,12 @@ def request_limits(reqs: pd.DataFrame):
     "[n, 6] float: size ordinal and the five limits of each request (what feasibility is checked against)."
     return np.column_stack([reqs.input_size.map(INPUT_SIZES.index).to_numpy(float), reqs[LIMIT_KEYS].to_numpy(float)])
 
+def phrasing_of(reqs: pd.DataFrame) -> np.ndarray:
+    """The wording each request was drawn in: its `phrasing` (`make_requests`), else its `task` (a user's own request is
+    its own wording). One phrasing can be read as two tasks: a phrasing that says its own size ("this small crop") loses
+    that word only at that size, so the phrasing, not the task, is one draw of wording."""
+    return (reqs["phrasing"] if "phrasing" in reqs else reqs["task"]).to_numpy()
+
 def decoder_scores(table: ConfigTable, reqs: pd.DataFrame, pred_tools, pred_cfgs):
     "Tool accuracy, exact choice, feasible rate, cost excess, no-feasible accuracy and silent infeasible picks."
     names = {n: i for i, n in enumerate(table.tool_names)}
@@ -173,7 +180,7 @@ def decoder_scores(table: ConfigTable, reqs: pd.DataFrame, pred_tools, pred_cfgs
     some, none = label >= 0, label < 0
     ex = fits & some
     right = np.array([p == t for p, t in zip(pred_tools, reqs.tool)], bool)
-    phrasing = reqs.task.to_numpy()
+    phrasing = phrasing_of(reqs)
     tool_right_per_phrasing = pd.Series(right).groupby(phrasing).all()
     low, high = cluster_bootstrap_interval(fits[some], phrasing[some])
     return {"tool_acc": float(right.mean()),

@@ -14,14 +14,14 @@ import torch
 from torch import nn
 from ..core.errors import UserError
 from .data import ConfigTable
-from .decoder import decoder_scores, ORACLE
+from .decoder import decoder_scores, phrasing_of, ORACLE
 from .config import DecoderConfig
 
 # %% ../../nbs/resource/62_toolchoice.ipynb #62tc0006
 def _distinct_phrasings(table: ConfigTable, x, reqs, task_dim):
-    "`(vectors [n, task_dim], tool ids [n])` of the distinct phrasings among `reqs`, each once however many requests use it."
+    "`(vectors [n, task_dim], tool ids [n])` of the distinct tasks among `reqs` as read, each once however many requests or phrasings give it."
     names = {n: i for i, n in enumerate(table.tool_names)}
-    first = ~reqs.task.duplicated().to_numpy()
+    first = ~reqs.task.duplicated().to_numpy()      # what is read: "MT" and "machine translation" are one input
     return x[torch.from_numpy(first), :task_dim], torch.tensor([names[n] for n in reqs.tool])[first]
 
 def tool_prototypes(table: ConfigTable, x, reqs, task_dim):
@@ -57,7 +57,7 @@ def tool_choice_loo(table: ConfigTable, reqs, encoder) -> dict:
     as in the held-out phrasings, but many more of them, and without touching the test sets. An encoder fine-tuned on
     these phrasings has seen every one of them, so for it `compare_decoders` passes the encoder it was tuned from."""
     names = {n: i for i, n in enumerate(table.tool_names)}
-    first = reqs.drop_duplicates("task").reset_index(drop=True)
+    first = reqs.drop_duplicates("task").reset_index(drop=True)   # a twin left in would vote for the one left out
     v = torch.as_tensor(encoder(first.task.tolist()), dtype=torch.float32)
     own = nn.functional.one_hot(torch.tensor([names[t] for t in first.tool]), len(table.tool_names)).float()   # [n, T]
     # every phrasing's class sums at once, its own tool's less itself (a tool left with none: zeros). The cosine reads
@@ -87,7 +87,7 @@ def confirmation_scores(table: ConfigTable, reqs: pd.DataFrame, probs, pred_cfgs
     ask, first, second = (t.numpy() for t in unsure_tools(probs, margin))
     names = np.asarray(table.tool_names)
     truth = reqs.tool.to_numpy()
-    by_phrasing = pd.DataFrame({"right": names[first] == truth, "ask": ask}).groupby(reqs.task.to_numpy()).all()
+    by_phrasing = pd.DataFrame({"right": names[first] == truth, "ask": ask}).groupby(phrasing_of(reqs)).all()
     misread, asked = ~by_phrasing.right, by_phrasing.ask
     answered = ~ask
     feasible = decoder_scores(table, reqs[answered], list(names[first[answered]]), np.asarray(pred_cfgs)[answered])["feasible_rate"] \
