@@ -74,8 +74,8 @@ def _value(m):
     unit = (m.groupdict().get("unit") or "").lower()
     if unit[:1] == "m" and not re.match(r"ms|msec|mill|min", unit): v /= 1024       # MB -> GB
     if unit == "s" and v > 60: return None             # '1990s' is a decade, not a latency
-    if unit in ("s", "sec", "secs", "second", "seconds"): v = round(v * 1000, 6)
-    if unit[:3] == "min": v = round(v * 60000, 6)        # '1 min per batch call    # 0.216 s is 216 ms, not 216.00000000000003
+    if unit in ("s", "sec", "secs", "second", "seconds"): v = round(v * 1000, 6)    # 0.216 s is 216 ms, not 216.00000000000003
+    if unit[:3] == "min": v = round(v * 60000, 6)        # 'latency 1 min per batch call'
     return v
 
 _GROUP = re.compile(r"[.;|\n]")   # a group of comma clauses under one label: 'GPU: 40 SMs, 16 GB'
