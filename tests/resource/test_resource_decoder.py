@@ -3,10 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from trainbook.resource.data import FeatureNormalizer
+from trainbook.resource.data import FeatureNormalizer, INPUT_SIZES
 from trainbook.resource.phrasings import TASK_PHRASES, PHRASE_SPLITS, task_phrases
 from trainbook.resource.limits import task_as_read
-from trainbook.resource.data import INPUT_SIZES
 from trainbook.resource.decoder import (make_requests, heldout_configs, oracle_predict, decoder_scores, feasibility,
                                         request_limits, cheapest_feasible, config_cost, config_values)
 from trainbook.resource.scorer import (DecoderConfig, CandidateScorer, HierarchicalDecoder, decoder_datasets, decoder_loss,

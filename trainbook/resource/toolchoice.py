@@ -18,7 +18,7 @@ from .decoder import decoder_scores, phrasing_of, ORACLE
 from .config import DecoderConfig
 
 # %% ../../nbs/resource/62_toolchoice.ipynb #62tc0006
-def _distinct_phrasings(table: ConfigTable, x, reqs, task_dim):
+def _distinct_tasks(table: ConfigTable, x, reqs, task_dim):
     "`(vectors [n, task_dim], tool ids [n])` of the distinct tasks among `reqs` as read, each once however many requests or phrasings give it."
     names = {n: i for i, n in enumerate(table.tool_names)}
     first = ~reqs.task.duplicated().to_numpy()      # what is read: "MT" and "machine translation" are one input
@@ -27,7 +27,7 @@ def _distinct_phrasings(table: ConfigTable, x, reqs, task_dim):
 def tool_prototypes(table: ConfigTable, x, reqs, task_dim):
     """[T, task_dim]: mean vector of each tool's distinct training phrasings (nearest-class-mean tool choice).
     Each phrasing counts once, however many requests happen to use it."""
-    xs, t = _distinct_phrasings(table, x, reqs, task_dim)
+    xs, t = _distinct_tasks(table, x, reqs, task_dim)
     return torch.stack([xs[t == i].mean(0) if (t == i).any() else torch.zeros(task_dim) for i in range(len(table.tool_names))])
 
 TOOL_HEADS = typing.get_args(DecoderConfig.__dataclass_fields__["tool_head"].type)   # ("logistic", "means")
@@ -41,7 +41,7 @@ def tool_readout(table: ConfigTable, x, reqs, task_dim, head: str = "logistic"):
     T = len(table.tool_names)
     if head == "means": return 20 * nn.functional.normalize(tool_prototypes(table, x, reqs, task_dim), dim=-1), torch.zeros(T)
     if head != "logistic": raise UserError(f"unknown tool head {head!r}; expected one of {TOOL_HEADS}")
-    xs, t = _distinct_phrasings(table, x, reqs, task_dim)
+    xs, t = _distinct_tasks(table, x, reqs, task_dim)
     v, y = nn.functional.normalize(xs, dim=-1).numpy(), t.numpy()
     W, b = torch.zeros(T, task_dim), torch.full((T,), -1e4)
     if len(np.unique(y)) == 1: b[int(y[0])] = 0.0; return W, b          # one tool seen: the only choice
