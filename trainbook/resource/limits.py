@@ -36,11 +36,16 @@ _CPU_MEM = r"(?:sys(?:tem)?\s+(?:memory|ram)|host\s+mem(?:ory)?|cpu[\s_-]*mem(?:
 _CPU_MEM_AFTER = r"(?:" + _CPU_MEM + r"|host)"   # '256 GB host'; never 'host' before a number ('host 24 cores')
 _SM = r"(?:gpu[\s_-]*)?(?:sms?|streaming\s+multiprocessors?)"
 _CORE = r"(?:cpu[\s_-]*cores?|v?cpus?|cores?)"
+# a GPU named by its model right before its memory: 'A100 80GB', 'A100-40GB', 'V100 32GB', 'RTX 4090 24GB' (authors Q to T)
+# the data-centre and workstation GPUs by name, never a pattern such as a letter and digits ('T5 16 GB RAM' is a model and RAM)
+_GPU_MODEL = (r"(?:a10g?|a30|a40|a100|a800|h100|h200|h800|l4|l40s?|t4|v100|p100|p40|k80|gh200|b100|b200|mi\d{3}x?"
+              r"|rtx\s*a?\d{4}(?:\s*ti)?)(?:\s+(?:pcie|sxm\d?|nvl))?")
 _REL = r"\s*(?:[:=]|<=|≤|<|is|of|at\s+most|max(?:imum)?|up\s+to|under|below|no\s+more\s+than|less\s+than|limit(?:ed)?\s+to|capped\s+at)?\s*"
 _SYM = r"\s*(?:[:=]|<=|≤|<)?\s*"        # 'RAM 16', 'vram=0': a number with no unit only after a label and a symbol
 _B, _E = r"(?<![\w.])", r"(?![\w])"
 # (key, pattern) in priority order: a span an earlier pattern took is not read again (GPU memory before RAM)
 _QUANTITY_RE = [(k, re.compile(p, re.I)) for k, p in [
+    ("gpu_mem_gb", _B + _GPU_MODEL + r"[\s-]*" + _NUM + r"\s*" + _GB + _E),
     ("gpu_mem_gb", _B + _NUM + r"\s*" + _GB + r"\s*(?:of\s+)?" + _GPU_MEM + _E),
     ("gpu_mem_gb", _B + _GPU_MEM_WORD + _REL + _NUM + r"\s*" + _GB + _E),
     ("gpu_mem_gb", _B + _GPU_MEM_WORD + _SYM + _NUM + _E),
@@ -48,7 +53,7 @@ _QUANTITY_RE = [(k, re.compile(p, re.I)) for k, p in [
     ("cpu_mem_gb", _B + _NUM + r"\s*" + _GB + r"\s*(?:of\s+)?" + _CPU_MEM_AFTER + _E),
     ("cpu_mem_gb", _B + _CPU_MEM + _REL + _NUM + r"\s*" + _GB + _E),
     ("cpu_mem_gb", _B + _CPU_MEM + _SYM + _NUM + _E),
-    ("gpu_sm", _B + _NUM + r"\s*" + _SM + _E),
+    ("gpu_sm", _B + _NUM + r"(?:\s*|-)" + _SM + _E),                 # '28-SM slice' too
     ("gpu_sm", _B + _SM + _REL + _NUM + _E),
     ("cpu_core", _B + _NUM + r"\s*" + _CORE + _E),
     ("cpu_core", _B + _CORE + _REL + _NUM + _E),
@@ -56,11 +61,14 @@ _QUANTITY_RE = [(k, re.compile(p, re.I)) for k, p in [
     ("latency_ms", _B + _NUM + r"(?:\s*|-)" + _TIME + _E),           # '2-second latency' too
     # minutes only after a latency word: 'latency up to 2 minutes', never 'this 90-minute lecture' (author M, session 34)
     ("latency_ms", _B + r"lat(?:ency)?" + _REL + _NUM + r"\s*(?P<unit>mins?|minutes?)" + _E),
+    ("latency_ms", _B + _NUM + r"\s*(?P<unit>mins?|minutes?)\s+(?=(?:lat(?:ency)?|budget)\b)"),   # '2 min latency ok', '1 min budget'
     ("memory_gb", _B + _NUM + r"\s*" + _GB + _E),          # an amount of memory with no word for which: read by its side
 ]]
 # 'no accelerator', 'no graphic card', 'only CPU' too (authors M and N, session 34)
 _NO_GPU = re.compile(r"\b(?:no|without(?:\s+an?)?|zero|0)\s+(?:gpus?|accel(?:erators?)?|graphics?\s+cards?)\b|\bcpu[-\s]only\b"
-                     r"|\bonly\s+(?:a\s+|the\s+)?cpus?\b|\bgpu\s*[:=]?\s*none\b", re.I)
+                     r"|\bonly\s+(?:a\s+|the\s+)?cpus?\b|\bgpu\s*[:=]?\s*none\b"
+                     # 'GPU not have', 'no have GPU', 'don\'t have a GPU' (authors Q and R)
+                     r"|\bgpus?\s+not\s+(?:have|available)\b|\b(?:no|not|don'?t|do\s+not)\s+have\s+(?:a\s+|any\s+)?gpus?\b", re.I)
 # a MIG slice's profile names a GPU share, not an amount: '1g.10gb', 'MIG 1g' (its '1g' is not 1 GB; author M, session 34)
 _GPU_SLICE = re.compile(r"\b(?:mig\s+)?\d+g\.\d+gb\b|\bmig\s+\d+g\b", re.I)
 # a count written '68SM' or '4c' names its side too, so '4c/16GB' is RAM and '68SM/24GB' GPU memory
@@ -110,7 +118,7 @@ def quantity_spans(text):
     return sorted(found, key=lambda f: f[2])
 
 # %% ../../nbs/resource/58_limits.ipynb #58lim010
-SIZE_SHORTHAND = {"med": "medium", "lg": "large"}   # what practitioners type for a size (authors D and G, sessions 31-32)
+SIZE_SHORTHAND = {"med": "medium", "mid": "medium", "lg": "large"}   # what practitioners type for a size (authors D and G, sessions 31-32; "mid-sized", Q to T)
 SIZE_LETTERS = {"s": "small", "m": "medium", "l": "large"}   # only after a size label: "size M", "sz: S" (author H, session 33)
 _SIZE_NAMES = SIZE_SHORTHAND | SIZE_LETTERS   # what a size read from a pattern stands for (a lone letter only the letter pattern reads)
 _SIZES = "|".join(INPUT_SIZES)
