@@ -147,7 +147,9 @@ def size_spans(text):
     return sorted(found, key=lambda f: f[1])
 
 # %% ../../nbs/resource/58_limits.ipynb #58lim013
-_CLAUSE = re.compile(r"\s*(?:[;|!?()\[\]{}:\n]|\.(?!\d)|,(?!\d{3}\b)|\s-+\s|\s--|\s/\s|->|—|–)\s*")   # not '1.5', '2,000'
+# not '1.5', '2,000'; the generated forms' first words open a clause, so a phrasing with no full stop before them ('... in it
+# Input size: small.') keeps its last words, as the template reader does
+_CLAUSE = re.compile(r"\s*(?:[;|!?()\[\]{}:\n]|\.(?!\d)|,(?!\d{3}\b)|\s-+\s|\s--|\s/\s|->|—|–|\s(?=Input size: |The inputs are ))\s*")
 _LEAD_INS = set("limits limit upper bounds bound caps cap budget constraints constraint resources hardware specs spec "
                 "requirements reqs cpu gpu latency gb mb ms s "
                 "size input inputs max at most up to under with using on a an the and in of for i i'll i've have got can spare "
