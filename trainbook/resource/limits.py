@@ -10,7 +10,7 @@ __all__ = ['LIMIT_KEYS', 'LIMIT_TEMPLATES', 'LIMIT_NAMES', 'SIZE_SHORTHAND', 'SI
 import re
 from ..core.errors import DataError
 from .data import INPUT_SIZES
-from .phrasings import plain_task
+from .taskwords import plain_task
 
 # %% ../../nbs/resource/58_limits.ipynb #58lim005
 LIMIT_KEYS = ["cpu_core", "cpu_mem_gb", "gpu_sm", "gpu_mem_gb", "latency_ms"]
@@ -195,7 +195,7 @@ def without_size(task: str, size: str) -> str:
     return re.sub(r"\s{2,}", " ", task).strip()
 
 def task_as_read(task: str, size: str) -> str:
-    """The task as the tool choice reads it: `without_size`, then in plain words (`resource.phrasings.plain_task`): the
+    """The task as the tool choice reads it: `without_size`, then in plain words (`resource.taskwords.plain_task`): the
     field's shorthand spelled out (round 17: "OD on small imgs" -> "object detection on images") and model codes dropped
     (round 18: "ResNet-50 cls" -> "classification")."""
     return plain_task(without_size(task, size))

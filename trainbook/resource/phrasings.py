@@ -4,9 +4,8 @@
 
 # %% auto #0
 __all__ = ['TASK_PHRASES', 'TRAIN_PHRASES_MORE', 'TRAIN_PHRASES_FOURTH_AUTHOR', 'TRAIN_PHRASES_SIXTH_AUTHOR',
-           'TRAIN_PHRASES_EIGHTH_AUTHOR', 'REGISTRY_ACRONYMS', 'UNSEEN_SPLITS', 'PHRASE_SPLITS', 'TASK_SHORTHAND',
-           'MODEL_FAMILY_TASKS', 'LANGUAGE_CODES', 'registry_phrase', 'registry_acronyms', 'task_phrases',
-           'expand_shorthand', 'name_model_tasks', 'without_model_codes', 'plain_task']
+           'TRAIN_PHRASES_EIGHTH_AUTHOR', 'REGISTRY_ACRONYMS', 'UNSEEN_SPLITS', 'PHRASE_SPLITS', 'registry_phrase',
+           'registry_acronyms', 'task_phrases']
 
 # %% ../../nbs/resource/55_phrasings.ipynb #55a00005
 TASK_PHRASES = {  # the last two of each list are held out for the test split
@@ -570,77 +569,3 @@ def task_phrases(tool: str, split: str = "train") -> list:
     if split == "train":
         return base[:4] + [p for more in _TRAIN_MORE for p in more.get(tool, [])] + [registry_phrase(tool)] + REGISTRY_ACRONYMS.get(tool, "").split()
     return base[4:] if split == "test" else _UNSEEN[split][tool]
-
-# %% ../../nbs/resource/55_phrasings.ipynb #55a00021
-import re
-
-# The field's shorthand for task words (round 17, session 32), spelled out before the tool choice reads a task: the
-# sentence encoder knows "image classification", not "img cls". Fixed before the author who judged it (F) wrote.
-TASK_SHORTHAND = {"img": "image", "imgs": "images", "pic": "picture", "pics": "pictures",
-                  "cls": "classification", "classif": "classification", "clf": "classifier",
-                  "det": "detection", "obj": "object", "objdet": "object detection",
-                  "bbox": "bounding box", "bboxes": "bounding boxes",
-                  "superres": "super-resolution", "super-res": "super-resolution", "upres": "upscale",
-                  "sisr": "single-image super-resolution", "summ": "summarization", "xlate": "translate",
-                  "nmt": "neural machine translation", "img2txt": "image to text", "im2txt": "image to text",
-                  "qa": "question answering", "q&a": "question answering", "w/": "with", "pls": "please",
-                  "img2text": "image to text", "im2text": "image to text", "image2text": "image to text",
-                  **{a.lower(): registry_phrase(t) for t, a in REGISTRY_ACRONYMS.items()}}
-_SHORTHAND_RE = re.compile(r"(?<!\w)(" + "|".join(re.escape(k) for k in sorted(TASK_SHORTHAND, key=len, reverse=True)) + r")(?!\w)", re.I)
-
-def expand_shorthand(task: str) -> str:
-    "`task` with each whole word of `TASK_SHORTHAND`, in any case, replaced by the words it stands for ('OD on small imgs' -> 'object detection on small images')."
-    return _SHORTHAND_RE.sub(lambda m: TASK_SHORTHAND[m.group(1).lower()], task)
-
-# %% ../../nbs/resource/55_phrasings.ipynb #55a0002b
-# Practitioners name the model where they could name the task ("Faster R-CNN over a drone survey", "MarianMT zh-en
-# on chat logs"), and the sentence encoder has seen no model's name (round 22, session 35). Each family below is known
-# in the field for one of the registry's tasks; families used for several (BLIP, CLIP, T5, LLaVA, Swin) are left out.
-MODEL_FAMILY_TASKS = {
-    "object detection": ["yolo", "detr", "rt-detr", "r-cnn", "fast r-cnn", "faster r-cnn", "mask r-cnn", "cascade r-cnn",
-                         "retinanet", "efficientdet", "ssd-mobilenet", "ssdlite", "centernet", "fcos", "detectron2", "owl-vit", "owlvit"],
-    "image classification": ["resnet", "resnext", "convnext", "efficientnet", "mobilenet", "vgg", "densenet", "inception",
-                             "regnet", "vit", "deit", "squeezenet", "alexnet"],
-    "summarization": ["pegasus", "bart", "distilbart"],
-    "translation": ["marian", "marianmt", "opus-mt", "nllb", "m2m100", "m2m-100", "mbart", "seamless", "seamlessm4t"],
-    "super-resolution": ["esrgan", "real-esrgan", "realesrgan", "swinir", "edsr", "srgan", "srcnn", "rcan", "bsrgan"],
-    "visual question answering": ["vilt"],
-}
-# ISO 639-1 codes of widely translated languages: a pair of them ("zh->en", "en-de", "fr/es -> en") is a translation job
-LANGUAGE_CODES = ("en de fr es it pt nl ru zh ja ko ar hi tr pl sv da fi no nb cs uk vi th id he el hu ro fa sw bn ur ta").split()
-
-_FAMILY_TASK = {f: task for task, fams in MODEL_FAMILY_TASKS.items() for f in fams}
-# a family's name, then a version or size ("YOLOv8n", "ResNet-50", "bart-large-cnn", "ViT-B/16"), never a longer word ("vitamin")
-_MODEL_RE = re.compile(r"(?<![\w-])(" + "|".join(re.escape(f) for f in sorted(_FAMILY_TASK, key=len, reverse=True))
-                       + r")(?:v?\d[\w.]*)?(?:[-_/.][\w.\-/]*)?(?![\w-])", re.I)
-_LANG = r"(?:" + "|".join(LANGUAGE_CODES) + r")(?:/(?:" + "|".join(LANGUAGE_CODES) + r"))*"
-_LANGUAGE_PAIR_RE = re.compile(rf"(?<![\w-]){_LANG}\s*(?:->|→|=>|>|2|-|_)\s*{_LANG}(?![\w-])", re.I)
-
-def name_model_tasks(task: str) -> str:
-    """`task` with each model family of `MODEL_FAMILY_TASKS`, with its version or size, replaced by its task's words
-    ('Faster R-CNN on drone frames' -> 'object detection on drone frames'), and each pair of `LANGUAGE_CODES` by 'translation'."""
-    task = _MODEL_RE.sub(lambda m: _FAMILY_TASK[m.group(1).lower()], task)
-    return _LANGUAGE_PAIR_RE.sub("translation", task)
-
-# %% ../../nbs/resource/55_phrasings.ipynb #55a00025
-# a scale factor or a resolution's name says what the task is ("x4 super resolution", "upscale to 4K"): kept
-_SCALE_WORD = re.compile(r"[x×]\d+(?:\.\d+)?|\d+(?:\.\d+)?[x×]|\d+k|\d+p", re.I)
-_WORD_ENDS = "()[]{}'\"“”‘’,;:.!?"
-
-def _is_code(word: str) -> bool:
-    "A model, version or hardware code: a word holding a letter and a digit ('ResNet-50', 'A100-class', '224px'), but a `_SCALE_WORD`."
-    core = word.strip(_WORD_ENDS)
-    return bool(re.search(r"[a-z]", core, re.I) and re.search(r"\d", core)) and not _SCALE_WORD.fullmatch(core)
-
-def without_model_codes(task: str) -> str:
-    """`task` without its model and size codes (words with a letter and a digit, but scale words), the punctuation around
-    them kept and empty brackets dropped;
-    `task` itself where nothing with a letter would be left (a task that is only a model name is still a task)."""
-    words = [w.replace(w.strip(_WORD_ENDS), "", 1) if _is_code(w) else w for w in task.split()]   # '(ViT-B/16),' -> '(),'
-    left = re.sub(r"\s{2,}", " ", re.sub(r"\(\s*\)|\[\s*\]", "", " ".join(w for w in words if w))).strip()
-    return left if re.search(r"[a-z]", left, re.I) else task
-
-def plain_task(task: str) -> str:
-    """The words the tool choice reads: `task` with its models' families and language pairs named by their task
-    (`name_model_tasks`), its shorthand spelled out (`expand_shorthand`), then its codes dropped (`without_model_codes`)."""
-    return without_model_codes(expand_shorthand(name_model_tasks(task)))
