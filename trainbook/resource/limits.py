@@ -147,9 +147,10 @@ def size_spans(text):
     return sorted(found, key=lambda f: f[1])
 
 # %% ../../nbs/resource/58_limits.ipynb #58lim013
-# not '1.5', '2,000'; the generated forms' first words open a clause, so a phrasing with no full stop before them ('... in it
-# Input size: small.') keeps its last words, as the template reader does
-_CLAUSE = re.compile(r"\s*(?:[;|!?()\[\]{}:\n]|\.(?!\d)|,(?!\d{3}\b)|\s-+\s|\s--|\s/\s|->|—|–|\s(?=Input size: |The inputs are ))\s*")
+# not '1.5', '2,000'; the generated forms' first words (`LIMIT_TEMPLATES` up to their first field) open a clause, so a
+# phrasing with no full stop before them ('... in it Input size: small.') keeps its last words, as the template reader does
+_FORM_STARTS = "|".join(re.escape(t[:t.index("{")]) for t in LIMIT_TEMPLATES)
+_CLAUSE = re.compile(r"\s*(?:[;|!?()\[\]{}:\n]|\.(?!\d)|,(?!\d{3}\b)|\s-+\s|\s--|\s/\s|->|—|–|\s(?=" + _FORM_STARTS + r"))\s*")
 _LEAD_INS = set("limits limit upper bounds bound caps cap budget constraints constraint resources hardware specs spec "
                 "requirements reqs cpu gpu latency gb mb ms s "
                 "size input inputs max at most up to under with using on a an the and in of for i i'll i've have got can spare "
