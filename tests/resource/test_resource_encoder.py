@@ -116,7 +116,7 @@ def test_train_decoder_with_the_frozen_lm(small, tmp_path, capsys):
     d, _ = small
     if not (d/"export"/LOOKUP).exists(): pytest.skip("needs the export test")
     base = ["resource", "train-decoder", "--export", str(d/"export"), "--tools", str(d/"tools.json"), "--profiles", str(d/"profiling.csv"),
-            "--epochs", "1", "--num_train", "60", "--num_val", "20", "--num_test", "20", "--num_test_heldout", "10", "--hidden", "8", "--pair_hidden", "8", "--tool_encoder_rounds", "0"]
+            "--epochs", "1", "--num_train", "60", "--num_val", "20", "--num_test", "20", "--num_test_heldout", "10", "--hidden", "8", "--pair_hidden", "8", "--tool_encoder_epochs", "0"]
     assert main(base + ["--llm-model", str(d/"nothing"), "--out", str(tmp_path/"x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no language model" in err[0] and not (tmp_path/"x").exists()
@@ -130,8 +130,8 @@ def test_train_decoder_with_the_frozen_lm(small, tmp_path, capsys):
     assert all(r["asked"] == 0 and r["misread_answered"] == r["phrasings"] - r["phrasings_tool_right"] for r in rows)
     assert "less than 0.0:" in capsys.readouterr().out      # the terminal says which margin its asking table is for
     _plan_answers_as_the_run_scored(d, tmp_path/"dec", got, capsys)
-    # --tool_encoder_rounds 0 keeps the tool choice's MiniLM frozen (fine-tuning is exercised by 57_toolencoder and the pipeline)
-    assert got["tool_encoder"] == {"fine_tuned": False, "rounds": 0, "seconds": 0.0}
+    # --tool_encoder_epochs 0 keeps the tool choice's MiniLM frozen (fine-tuning is exercised by 57_toolencoder and the pipeline)
+    assert got["tool_encoder"] == {"fine_tuned": False, "epochs": 0, "seconds": 0.0}
     # --encoder: the readings are checked by re-encoding them, and the counts say what came of each row
     capsys.readouterr()
     assert main(base + ["--encoder", str(d/"enc"/"pretrained_encoder.pt"), "--out", str(tmp_path/"y")]) == 2
