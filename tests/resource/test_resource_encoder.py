@@ -8,6 +8,7 @@ from trainbook.core.errors import CheckpointError, UserError
 from trainbook.core.artifacts import load_torch
 from trainbook.resource.data import ConfigTable, make_profiling_frame, tool_registry, load_config_table
 from trainbook.resource.lm import LMConfig, pretrain_lm, load_frozen_lm
+from trainbook.resource.config import DecoderConfig
 from trainbook.resource.encoder import lm_tool_embeddings
 from trainbook.resource.pretrain import PretrainEncoderConfig, run_pretrain, load_pretrained_encoder
 from trainbook.resource.export import load_export, verify_export, config_embeddings, MASKS, LOOKUP, SIDECAR, file_sha256
@@ -140,7 +141,7 @@ def test_train_decoder_with_the_frozen_lm(small, tmp_path, capsys):
     assert main(base + ["--llm-model", str(d/"lm"), "--encoder", str(d/"enc"/"pretrained_encoder.pt"), "--out", str(tmp_path/"chk")]) == 0
     chk = json.loads((tmp_path/"chk"/"decoder_comparison.json").read_text())
     read = chk["values_read"]["scorer, exported embeddings"]
-    assert chk["config"]["confirm_margin"] == 0.538 and all(set(CONFIRMATION_KEYS) <= set(r) for r in chk["rows"])
+    assert chk["config"]["confirm_margin"] == DecoderConfig().confirm_margin and all(set(CONFIRMATION_KEYS) <= set(r) for r in chk["rows"])
     assert read["first_reading"] + read["repaired"] + read["unread"] == len(_)
     printed = capsys.readouterr().out                       # the terminal says it too, not only the JSON
     assert all(f"'{k}': {read[k]}" in printed for k in ("first_reading", "repaired", "unread")), printed
@@ -156,7 +157,6 @@ def _plan_answers_as_the_run_scored(d, out, got, capsys):
     This one-epoch decoder answers most requests "no feasible configuration", so what is checked here is the command's
     wiring; the sharp check that the loaded decoder is the scored one is 70_planner's (three epochs, picks that fit, and a
     mutation that drops the read values fails it) and the pipeline's, which stops a run whose loaded decoder differs."""
-    from trainbook.resource.config import DecoderConfig
     from trainbook.resource.decoder import decoder_scores
     from trainbook.resource.planner import load_planner, describe_plan
     from trainbook.resource.scorer import decoder_datasets, VARIANTS, TEST_SETS
