@@ -153,13 +153,13 @@ def test_check_cells_refuse_a_value_before_the_run_and_run_again_inside(env, tmp
 
 
 # one value out of bounds per pipeline, each of a parameter whose config is built late in the notebook
-# (resource-encoder's decoder trains after the LM and the encoders: `-p tool_encoder_rounds -1` used to act as 0)
+# (resource-encoder's decoder trains after the LM and the encoders: `-p tool_encoder_epochs -1` used to act as 0)
 BAD_VALUES = {"bam": ("gradient_epochs", "0", "gradient codec settings: config key 'epochs': must be >= 1, got 0"),
               "bam-sweep": ("febam_epochs", "0", "FEBAM settings: config key 'epochs': must be >= 1, got 0"),
               "mainframe-codepage": ("evidence_free_rate", "1.5", "config key 'evidence_free_rate': must be <= 1, got 1.5"),
               "mainframe-multitask": ("real_test_files", '["test99"]', "config key 'real_test_files': unknown real file 'test99'"),
               "rebracket": ("p4_pooling", "nope", "phase 4 settings: config key 'model.text_encoder.pooling': expected one of"),
-              "resource-encoder": ("tool_encoder_rounds", "-1", "decoder settings: config key 'tool_encoder_rounds': must be >= 0, got -1"),
+              "resource-encoder": ("tool_encoder_epochs", "-1", "decoder settings: config key 'tool_encoder_epochs': must be >= 0, got -1"),
               "text-multitask": ("generator", '{"batch_size": 0}', "config key 'batch_size': must be >= 1, got 0")}
 
 

@@ -8,6 +8,7 @@ from trainbook.core.errors import CheckpointError, UserError
 from trainbook.core.artifacts import load_torch
 from trainbook.resource.data import ConfigTable, make_profiling_frame, tool_registry, load_config_table
 from trainbook.resource.lm import LMConfig, pretrain_lm, load_frozen_lm
+from trainbook.resource.config import DecoderConfig
 from trainbook.resource.encoder import lm_tool_embeddings
 from trainbook.resource.pretrain import PretrainEncoderConfig, run_pretrain, load_pretrained_encoder
 from trainbook.resource.export import load_export, verify_export, config_embeddings, MASKS, LOOKUP, SIDECAR, file_sha256
@@ -116,7 +117,7 @@ def test_train_decoder_with_the_frozen_lm(small, tmp_path, capsys):
     d, _ = small
     if not (d/"export"/LOOKUP).exists(): pytest.skip("needs the export test")
     base = ["resource", "train-decoder", "--export", str(d/"export"), "--tools", str(d/"tools.json"), "--profiles", str(d/"profiling.csv"),
-            "--epochs", "1", "--num_train", "60", "--num_val", "20", "--num_test", "20", "--num_test_heldout", "10", "--hidden", "8", "--pair_hidden", "8", "--tool_encoder_rounds", "0"]
+            "--epochs", "1", "--num_train", "60", "--num_val", "20", "--num_test", "20", "--num_test_heldout", "10", "--hidden", "8", "--pair_hidden", "8", "--tool_encoder_epochs", "0"]
     assert main(base + ["--llm-model", str(d/"nothing"), "--out", str(tmp_path/"x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no language model" in err[0] and not (tmp_path/"x").exists()
@@ -130,8 +131,8 @@ def test_train_decoder_with_the_frozen_lm(small, tmp_path, capsys):
     assert all(r["asked"] == 0 and r["misread_answered"] == r["phrasings"] - r["phrasings_tool_right"] for r in rows)
     assert "less than 0.0:" in capsys.readouterr().out      # the terminal says which margin its asking table is for
     _plan_answers_as_the_run_scored(d, tmp_path/"dec", got, capsys)
-    # --tool_encoder_rounds 0 keeps the tool choice's MiniLM frozen (fine-tuning is exercised by 57_toolencoder and the pipeline)
-    assert got["tool_encoder"] == {"fine_tuned": False, "rounds": 0, "seconds": 0.0}
+    # --tool_encoder_epochs 0 keeps the tool choice's MiniLM frozen (fine-tuning is exercised by 57_toolencoder and the pipeline)
+    assert got["tool_encoder"] == {"fine_tuned": False, "epochs": 0, "seconds": 0.0}
     # --encoder: the readings are checked by re-encoding them, and the counts say what came of each row
     capsys.readouterr()
     assert main(base + ["--encoder", str(d/"enc"/"pretrained_encoder.pt"), "--out", str(tmp_path/"y")]) == 2
@@ -140,7 +141,7 @@ def test_train_decoder_with_the_frozen_lm(small, tmp_path, capsys):
     assert main(base + ["--llm-model", str(d/"lm"), "--encoder", str(d/"enc"/"pretrained_encoder.pt"), "--out", str(tmp_path/"chk")]) == 0
     chk = json.loads((tmp_path/"chk"/"decoder_comparison.json").read_text())
     read = chk["values_read"]["scorer, exported embeddings"]
-    assert chk["config"]["confirm_margin"] == 0.538 and all(set(CONFIRMATION_KEYS) <= set(r) for r in chk["rows"])
+    assert chk["config"]["confirm_margin"] == DecoderConfig().confirm_margin and all(set(CONFIRMATION_KEYS) <= set(r) for r in chk["rows"])
     assert read["first_reading"] + read["repaired"] + read["unread"] == len(_)
     printed = capsys.readouterr().out                       # the terminal says it too, not only the JSON
     assert all(f"'{k}': {read[k]}" in printed for k in ("first_reading", "repaired", "unread")), printed
@@ -156,7 +157,6 @@ def _plan_answers_as_the_run_scored(d, out, got, capsys):
     This one-epoch decoder answers most requests "no feasible configuration", so what is checked here is the command's
     wiring; the sharp check that the loaded decoder is the scored one is 70_planner's (three epochs, picks that fit, and a
     mutation that drops the read values fails it) and the pipeline's, which stops a run whose loaded decoder differs."""
-    from trainbook.resource.config import DecoderConfig
     from trainbook.resource.decoder import decoder_scores
     from trainbook.resource.planner import load_planner, describe_plan
     from trainbook.resource.scorer import decoder_datasets, VARIANTS, TEST_SETS

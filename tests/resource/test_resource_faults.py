@@ -306,7 +306,7 @@ def decoder(reg):
     from trainbook.resource.data import FeatureNormalizer
     from trainbook.resource.scorer import DecoderConfig, VARIANTS, make_decoder, variant_folder, write_decoder_manifest
     table = load_config_table(reg / "tools.json", reg / "profiling.csv")
-    cfg = DecoderConfig(hidden=8, pair_hidden=8, tool_encoder_rounds=0)
+    cfg = DecoderConfig(hidden=8, pair_hidden=8, tool_encoder_epochs=0)
     d = reg / "decoder"; (d / variant_folder(VARIANTS[0])).mkdir(parents=True)
     readout = torch.randn(2, cfg.task_dim, generator=torch.Generator().manual_seed(0)), torch.zeros(2)
     model = make_decoder(VARIANTS[0], cfg.task_dim + 6, table, torch.randn(len(table), 8), cfg, readout)

@@ -357,17 +357,17 @@ def compare_decoders(table, config_weights, normalizer, cfg: DecoderConfig = Dec
     """Oracle and every decoder variant on the same test sets; returns (table of scores, per-epoch curves). Each variant's
     rows also say what asking on its unsure tool reads would change (`confirmation_scores`, `cfg.confirm_margin`).
     `task_encoder`: sentence vectors the tool is chosen by; None: MiniLM, fine-tuned on the training phrasings with
-    `cfg.tool_encoder_rounds` SetFit rounds (`resource.toolencoder`; 0: frozen), saved in `out_dir/tool_encoder`.
+    `cfg.tool_encoder_epochs` epochs (`resource.toolencoder`; 0: frozen), saved in `out_dir/tool_encoder`.
     `value_reader`: see `make_decoder` (the pipeline decodes rows with the frozen LM)."""
-    cfg.validate()   # `tool_encoder_rounds=-1` must not act as 0: every bound is checked before any work
+    cfg.validate()   # `tool_encoder_epochs=-1` must not act as 0: every bound is checked before any work
     loo_encoder = task_encoder or minilm_embeddings
-    tuned = task_encoder is None and cfg.tool_encoder_rounds > 0
-    tool_encoder = {"fine_tuned": tuned, "rounds": cfg.tool_encoder_rounds if tuned else 0, "seconds": 0.0}
+    tuned = task_encoder is None and cfg.tool_encoder_epochs > 0
+    tool_encoder = {"fine_tuned": tuned, "epochs": cfg.tool_encoder_epochs if tuned else 0, "seconds": 0.0}
     with tempfile.TemporaryDirectory() as tmp:      # the tuned encoder's folder when there is no out_dir to keep it in
         if tuned:
             from trainbook.resource.toolencoder import train_tool_encoder
             t0 = time.time()
-            path = train_tool_encoder(Path(out_dir or tmp) / "tool_encoder", cfg.tool_encoder_rounds, cfg.seed, cfg.device)
+            path = train_tool_encoder(Path(out_dir or tmp) / "tool_encoder", cfg.tool_encoder_epochs, cfg.seed, cfg.device)
             tool_encoder["seconds"] = time.time() - t0
             task_encoder = functools.partial(minilm_embeddings, model_path=str(path))
         held, sets = decoder_datasets(table, normalizer, cfg, task_encoder)
