@@ -23,7 +23,7 @@ from .data import ConfigTable, FeatureNormalizer, load_config_table, check_train
 from .decoder import request_features, config_fits, limit_rows
 from .limits import parse_limits, and_list, LIMIT_KEYS
 from .encoder import minilm_embeddings
-from .scorer import DECODER_MANIFEST, TASK_ENCODERS, VARIANTS, make_decoder, decoder_outputs
+from .scorer import DECODER_MANIFEST, DECODER_MANIFEST_VERSION, TASK_ENCODERS, VARIANTS, make_decoder, decoder_outputs
 from .toolchoice import unsure_tools
 
 # %% ../../nbs/resource/70_planner.ipynb #70a00007
@@ -117,9 +117,14 @@ class Planner:
 _MANIFEST_KEYS = {"config": dict, "tool_names": list, "num_configs": int, "normalizer": dict, "task_encoder": str, "variants": dict}
 
 def read_manifest(d: Path) -> dict:
-    "`d`'s `decoder.json`, every key checked for its type, before anything is built from it."
+    """`d`'s `decoder.json`, every key checked for its type, before anything is built from it. A version-1 manifest (before
+    session 36) loads too: its config's `tool_encoder_rounds` said how its saved tool encoder was tuned, which loading does
+    not need, so it is dropped."""
     p = d / DECODER_MANIFEST
-    man = read_json(p, schema="resource_decoder", version=1)
+    man = read_json(p, schema="resource_decoder")
+    if man.get("schema_version") not in (1, DECODER_MANIFEST_VERSION):
+        raise CheckpointError(f"{p}: schema 'resource_decoder' version {man.get('schema_version')} is not supported (expected 1 or {DECODER_MANIFEST_VERSION})")
+    if man["schema_version"] == 1 and isinstance(man.get("config"), dict): man["config"].pop("tool_encoder_rounds", None)
     bad = next((k for k, t in _MANIFEST_KEYS.items() if not isinstance(man.get(k), t)), None)
     if bad: raise CheckpointError(f"{p}: {bad!r} is missing or not a JSON {'object' if _MANIFEST_KEYS[bad] is dict else _MANIFEST_KEYS[bad].__name__}")
     norm = man["normalizer"]
