@@ -244,7 +244,9 @@ _VISIBLE = [(re.compile(r"^\s*#\|\s*[\w-]+", re.M), "raw `#|` directive"),
             (re.compile(r"\{target="), "`{target=` attribute text"),
             # pandoc (and Quarto) start a list only after a blank line; JupyterLab does not need one, so a list written
             # straight under "...:" looks right in the notebook and runs into its paragraph on the page
-            (re.compile(r"\S:[ \t]+(?:-|\*|1\.)[ \t]+\w[^\n]{0,30}"), "Markdown list run into its paragraph (no blank line above it)")]
+            (re.compile(r"\S:[ \t]+(?:-|\*|1\.)[ \t]+\w[^\n]{0,30}"), "Markdown list run into its paragraph (no blank line above it)"),
+            # a library's loading bar (tqdm: "100%|####| 103/103 [00:00<00:00, ...]") left in an example's output
+            (re.compile(r"\d+%\|[^|\n]{0,60}\|\s*\d+/\d+ \["), "progress bar in a cell's output")]
 
 def page_problems(info: dict, rel: str, page: Path, site: Path, names=None) -> list[str]:
     "What a reader would see wrong on one page, from what Chromium rendered (`info` from `_PAGE_JS`)."

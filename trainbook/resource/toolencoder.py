@@ -43,9 +43,9 @@ def finetune_sentence_encoder(texts, labels, out_dir, cfg: TrainConfig | None = 
     from trainbook.resource.encoder import minilm_embeddings
     cfg = cfg or tool_encoder_train_config()
     path = str(model_path or minilm_path(required=True))
-    tok, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
     texts, y = list(texts), torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    v = minilm_embeddings(texts, model_path=path)
+    v = minilm_embeddings(texts, model_path=path)     # the frozen class means; first, as it turns off the loading bar
+    tok, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
     head = CosineHead(model, torch.stack([v[y == k].mean(0) for k in range(int(y.max()) + 1)]))
     collate = lambda batch: {"enc": tok([t for t, _ in batch], padding=True, truncation=True, max_length=128, return_tensors="pt"),
                              "label": torch.tensor([l for _, l in batch])}
