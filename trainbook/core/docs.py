@@ -245,7 +245,7 @@ _VISIBLE = [(re.compile(r"^\s*#\|\s*[\w-]+", re.M), "raw `#|` directive"),
             # pandoc (and Quarto) start a list only after a blank line; JupyterLab does not need one, so a list written
             # straight under "...:" looks right in the notebook and runs into its paragraph on the page
             (re.compile(r"\S:[ \t]+(?:-|\*|1\.)[ \t]+\w[^\n]{0,30}"), "Markdown list run into its paragraph (no blank line above it)"),
-            # a library's loading bar (tqdm: "100%|####| 103/103 [00:00<00:00, ...]") left in an example's output
+            # a library's loading bar (tqdm's percentage, bar, count and times) left in an example's output
             (re.compile(r"\d+%\|[^|\n]{0,60}\|\s*\d+/\d+ \["), "progress bar in a cell's output")]
 
 def page_problems(info: dict, rel: str, page: Path, site: Path, names=None) -> list[str]:
