@@ -60,16 +60,19 @@ def write_json(path, obj: dict, schema: str, version: int = 1):
         json.dump({"schema": schema, "schema_version": version, **obj}, f, indent=2, default=_jsonable)
         f.write("\n")
 
-def read_json(path, schema: str | None = None, version: int | None = None) -> dict:
-    "Read a JSON object (UTF-8, no duplicate keys: `safeio.read_json_file`), checking its schema name and version when given."
+def read_json(path, schema: str | None = None, version: int | tuple[int, ...] | None = None) -> dict:
+    """Read a JSON object (UTF-8, no duplicate keys: `safeio.read_json_file`), checking its schema name and version when
+    given (`version`: the one version, or every version, a reader still accepts)."""
     p = Path(path)
     if not p.exists(): raise CheckpointError(f"{p}: file not found")
     d = read_json_file(p, allow_nan=True)   # our metrics may hold NaN (an undefined score), as json.dump writes it
     if not isinstance(d, dict): raise DataError(f"{p}: expected a JSON object, found {type(d).__name__}")
     if schema is not None and d.get("schema") != schema:
         raise CheckpointError(f"{p}: expected schema '{schema}', found '{d.get('schema')}'")
-    if version is not None and d.get("schema_version") != version:
-        raise CheckpointError(f"{p}: schema '{schema}' version {d.get('schema_version')} is not supported (expected {version})")
+    versions = (version,) if isinstance(version, int) else version
+    if versions is not None and d.get("schema_version") not in versions:
+        raise CheckpointError(f"{p}: schema '{schema}' version {d.get('schema_version')} is not supported "
+                              f"(expected {' or '.join(map(str, versions))})")
     return d
 
 # %% ../../nbs/core/03_artifacts.ipynb #03fd62cd

@@ -121,9 +121,7 @@ def read_manifest(d: Path) -> dict:
     session 36) loads too: its config's `tool_encoder_rounds` said how its saved tool encoder was tuned, which loading does
     not need, so it is dropped."""
     p = d / DECODER_MANIFEST
-    man = read_json(p, schema="resource_decoder")
-    if man.get("schema_version") not in (1, DECODER_MANIFEST_VERSION):
-        raise CheckpointError(f"{p}: schema 'resource_decoder' version {man.get('schema_version')} is not supported (expected 1 or {DECODER_MANIFEST_VERSION})")
+    man = read_json(p, schema="resource_decoder", version=(1, DECODER_MANIFEST_VERSION))
     if man["schema_version"] == 1 and isinstance(man.get("config"), dict): man["config"].pop("tool_encoder_rounds", None)
     bad = next((k for k, t in _MANIFEST_KEYS.items() if not isinstance(man.get(k), t)), None)
     if bad: raise CheckpointError(f"{p}: {bad!r} is missing or not a JSON {'object' if _MANIFEST_KEYS[bad] is dict else _MANIFEST_KEYS[bad].__name__}")
