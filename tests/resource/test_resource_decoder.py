@@ -104,6 +104,26 @@ def test_compare_decoders_small(table):
     assert (oracle.loc[unseen, "tool_acc"] < 1.0).all()
     assert 0 < info["oracle_val"]["exact"] <= 1.0
 
+def test_authors_tasks_reach_the_tool_readout(table, monkeypatch):
+    "`tool_authors`: their requests' tasks, read as the planner reads them, join the readout's training tasks with their vectors."
+    import trainbook.resource.scorer as S
+    from trainbook.resource.toolencoder import author_tasks
+    seen = []
+    def spy(*args, **kw):
+        seen.append(args[5] if len(args) > 5 else kw.get("extra"))
+        return S_readout(*args, **kw)
+    S_readout = S.tool_readout
+    monkeypatch.setattr(S, "tool_readout", spy)
+    cfg = DecoderConfig(num_train=200, num_val=40, num_test=60, num_test_heldout=30, epochs=1, hidden=16, pair_hidden=8, task_dim=8,
+                        tool_authors=["a", "b"])
+    tab, info = compare_decoders(table, torch.randn(len(table), 16), FeatureNormalizer.fit(table.raw_features()), cfg,
+                                 fake_task_encoder, variants=VARIANTS[:1])
+    vecs, tasks = seen[0]
+    want = author_tasks(["a", "b"])
+    assert len(tasks) == 120 and tasks.task.tolist() == want.task.tolist() and tasks.tool.tolist() == want.tool.tolist()
+    assert torch.equal(torch.as_tensor(vecs), torch.as_tensor(fake_task_encoder(want.task.tolist())))
+    assert info["tool_encoder"]["authors"] == ["a", "b"] and info["tool_encoder"]["author_tasks"] == 120
+
 def test_values_read_from_the_rows_make_every_pick_fit(table):
     "A reader that reads the exported rows perfectly (what the checked frozen-LM reader does for the default run's rows): given the right tool,"
     "the scorer never picks a configuration that breaks a limit, on either test set; the ablation and random rows get no reader."

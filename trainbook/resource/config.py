@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from ..core.config import check_bounds
 from ..core.errors import ConfigError
+from ..core.paths import data_dir
 
 NUM_STYLES = 3   # description styles of resource.text.TEMPLATES (that module needs torch; a test below keeps the two equal)
 
@@ -98,6 +99,9 @@ class DecoderConfig:
     task_dim: int = field(default=384, metadata=_COUNT)           # >0: the tool is the nearest mean task vector of the training requests (first task_dim inputs)
     tool_encoder_epochs: int = field(default=3, metadata=_COUNT)   # epochs fine-tuning MiniLM on the training phrasings for the tool choice (resource.toolencoder); 0: frozen MiniLM
     tool_head: Literal["logistic", "means"] = "logistic"        # the tool choice over those vectors: logistic regression, or cosine to the class means
+    # limit-wording authors whose complete requests' tasks join the training phrasings of the tool choice, encoder and
+    # readout (`resource.toolencoder.author_tasks`; round 26): their `data/resource/limit_wording_author_{a}.json`
+    tool_authors: list[str] = field(default_factory=list)
     # ask the user to confirm the tool when its two most probable tools differ by less than this (0: never ask): the 5th
     # percentile of the gap among training phrasings read right leaving each training author out (session 25's rule, on
     # the training wording alone, never a test set), re-applied in session 36 to round 24's tool encoder (it was 0.538)
@@ -106,4 +110,9 @@ class DecoderConfig:
     device: str = "cpu"
 
     def validate(self):
-        check_bounds(self)   # every rule is a field bound
+        check_bounds(self)
+        # an author whose requests are not there would only fail once the LM and the encoders have trained
+        for a in self.tool_authors:
+            f = data_dir() / "resource" / f"limit_wording_author_{a}.json"
+            if not (isinstance(a, str) and a.isalnum() and f.is_file()):
+                raise ConfigError(f"config key 'tool_authors': no requests of author {a!r} (expected {f})")

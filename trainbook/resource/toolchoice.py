@@ -18,30 +18,36 @@ from .decoder import decoder_scores, phrasing_of, ORACLE
 from .config import DecoderConfig
 
 # %% ../../nbs/resource/62_toolchoice.ipynb #62tc0006
-def _distinct_tasks(table: ConfigTable, x, reqs, task_dim):
-    "`(vectors [n, task_dim], tool ids [n])` of the distinct tasks among `reqs` as read, each once however many requests or phrasings give it."
+def _distinct_tasks(table: ConfigTable, x, reqs, task_dim, extra=None):
+    """`(vectors [n, task_dim], tool ids [n])` of the distinct tasks among `reqs` as read, each once however many requests
+    or phrasings give it, then `extra`'s (`(vectors [m, task_dim], frame with task and tool)`: more labelled tasks, as
+    `resource.toolencoder.author_tasks`) that `reqs` does not hold; a task given twice keeps its first tool."""
     names = {n: i for i, n in enumerate(table.tool_names)}
-    first = ~reqs.task.duplicated().to_numpy()      # what is read: "MT" and "machine translation" are one input
-    return x[torch.from_numpy(first), :task_dim], torch.tensor([names[n] for n in reqs.tool])[first]
+    tasks, tools, xs = reqs.task, reqs.tool, x[:, :task_dim]
+    if extra is not None:
+        tasks, tools = pd.concat([tasks, extra[1].task], ignore_index=True), pd.concat([tools, extra[1].tool], ignore_index=True)
+        xs = torch.cat([xs, torch.as_tensor(extra[0], dtype=xs.dtype)[:, :task_dim]])
+    first = ~tasks.duplicated().to_numpy()      # what is read: "MT" and "machine translation" are one input
+    return xs[torch.from_numpy(first)], torch.tensor([names[n] for n in tools])[first]
 
-def tool_prototypes(table: ConfigTable, x, reqs, task_dim):
-    """[T, task_dim]: mean vector of each tool's distinct training phrasings (nearest-class-mean tool choice).
-    Each phrasing counts once, however many requests happen to use it."""
-    xs, t = _distinct_tasks(table, x, reqs, task_dim)
+def tool_prototypes(table: ConfigTable, x, reqs, task_dim, extra=None):
+    """[T, task_dim]: mean vector of each tool's distinct training phrasings, and `extra`'s tasks (`_distinct_tasks`),
+    the nearest-class-mean tool choice. Each phrasing counts once, however many requests happen to use it."""
+    xs, t = _distinct_tasks(table, x, reqs, task_dim, extra)
     return torch.stack([xs[t == i].mean(0) if (t == i).any() else torch.zeros(task_dim) for i in range(len(table.tool_names))])
 
 TOOL_HEADS = typing.get_args(DecoderConfig.__dataclass_fields__["tool_head"].type)   # ("logistic", "means")
 
-def tool_readout(table: ConfigTable, x, reqs, task_dim, head: str = "logistic"):
+def tool_readout(table: ConfigTable, x, reqs, task_dim, head: str = "logistic", extra=None):
     """`(W [T, task_dim], b [T])`, the linear tool choice over normalised task vectors, fitted on each tool's distinct
     training phrasings (each counts once): `"means"`, cosine to the class means (scaled by 20, so that the tool logits
     are on a cross-entropy's scale); `"logistic"`, scikit-learn's logistic regression (its defaults, multinomial). A
-    tool with no training phrasing is never chosen."""
+    tool with no training phrasing is never chosen. `extra`: more labelled tasks with their vectors (`_distinct_tasks`)."""
     from sklearn.linear_model import LogisticRegression
     T = len(table.tool_names)
-    if head == "means": return 20 * nn.functional.normalize(tool_prototypes(table, x, reqs, task_dim), dim=-1), torch.zeros(T)
+    if head == "means": return 20 * nn.functional.normalize(tool_prototypes(table, x, reqs, task_dim, extra), dim=-1), torch.zeros(T)
     if head != "logistic": raise UserError(f"unknown tool head {head!r}; expected one of {TOOL_HEADS}")
-    xs, t = _distinct_tasks(table, x, reqs, task_dim)
+    xs, t = _distinct_tasks(table, x, reqs, task_dim, extra)
     v, y = nn.functional.normalize(xs, dim=-1).numpy(), t.numpy()
     W, b = torch.zeros(T, task_dim), torch.full((T,), -1e4)
     if len(np.unique(y)) == 1: b[int(y[0])] = 0.0; return W, b          # one tool seen: the only choice
