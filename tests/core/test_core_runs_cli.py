@@ -172,3 +172,12 @@ def test_every_pipeline_checks_its_values_before_the_run(tmp_path):
         assert r.returncode == 2 and f"{name}.ipynb: {msg}" in r.stderr, (name, r.stderr)
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "art" / "runs").exists()
+
+
+def test_resource_encoder_refuses_an_author_with_no_requests_before_the_run(tmp_path):
+    "`tool_authors` names files the decoders read only after the LM and encoders have trained: the check cell asks first."
+    env = {**os.environ, "TRAINBOOK_ARTIFACTS": str(tmp_path / "art")}
+    r = _tb(["run", "resource-encoder", "-p", "tool_authors", '["a", "zz"]'], env)
+    assert r.returncode == 2 and "parameter 'tool_authors': no requests of author 'zz'" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "art" / "runs").exists()

@@ -29,6 +29,7 @@ from .phrasings import UNSEEN_SPLITS
 from .export import config_embeddings
 from .config import DecoderConfig
 from .toolchoice import tool_readout, tool_choice_loo, confirmation_scores
+from .toolencoder import train_tool_encoder, author_tasks
 
 # %% ../../nbs/resource/65_scorer.ipynb #b1c0de06
 def tool_candidates(tool_of_config, num_tools):
@@ -366,7 +367,6 @@ def compare_decoders(table, config_weights, normalizer, cfg: DecoderConfig = Dec
     cfg.validate()   # `tool_encoder_epochs=-1` must not act as 0: every bound is checked before any work
     loo_encoder = task_encoder or minilm_embeddings
     tuned = task_encoder is None and cfg.tool_encoder_epochs > 0
-    from trainbook.resource.toolencoder import train_tool_encoder, author_tasks
     extra = author_tasks(cfg.tool_authors) if cfg.tool_authors else None   # more labelled tasks for the tool choice (round 26)
     tool_encoder = {"fine_tuned": tuned, "epochs": cfg.tool_encoder_epochs if tuned else 0, "seconds": 0.0,
                     "authors": list(cfg.tool_authors), "author_tasks": 0 if extra is None else len(extra)}

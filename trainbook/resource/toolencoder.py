@@ -12,11 +12,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 import pandas as pd
-from ..core.artifacts import read_json
+from ..core.artifacts import atomic_folder, read_json
 from ..core.errors import DataError
-from ..core.paths import data_dir
-from ..core.trainconfig import TrainConfig
 from ..core.paths import minilm_path
+from ..core.train import fit
+from ..core.trainconfig import TrainConfig
+from .encoder import mean_pooled, minilm_embeddings
+from .config import author_file
 from .limits import parse_limits
 from .phrasings import TASK_PHRASES, task_phrases
 from .taskwords import plain_task
@@ -35,7 +37,6 @@ class CosineHead(nn.Module):
         super().__init__()
         self.encoder, self.weight, self.scale = encoder, nn.Parameter(torch.as_tensor(init, dtype=torch.float32).clone()), scale
     def forward(self, enc):
-        from trainbook.resource.encoder import mean_pooled
         return self.scale * mean_pooled(self.encoder, enc) @ nn.functional.normalize(self.weight, dim=-1).T
 
 # %% ../../nbs/resource/57_toolencoder.ipynb #57a00009
@@ -43,10 +44,7 @@ def finetune_sentence_encoder(texts, labels, out_dir, cfg: TrainConfig | None = 
     """Fine-tune a mean-pooled sentence encoder (MiniLM unless `model_path`) by cross-entropy over `labels` through a
     `CosineHead` started at the frozen encoder's class means; save the encoder (weights and tokenizer, no head) to
     `out_dir`, atomically. Returns `out_dir`."""
-    from transformers import AutoModel, AutoTokenizer
-    from trainbook.core.artifacts import atomic_folder
-    from trainbook.core.train import fit
-    from trainbook.resource.encoder import minilm_embeddings
+    from transformers import AutoModel, AutoTokenizer   # here: importing transformers takes seconds, and only tuning needs it
     cfg = cfg or tool_encoder_train_config()
     path = str(model_path or minilm_path(required=True))
     texts, y = list(texts), torch.as_tensor(np.asarray(labels), dtype=torch.long)
@@ -70,7 +68,7 @@ def author_tasks(authors) -> pd.DataFrame:
     or a request has no text or a tool the registry does not know."""
     rows = []
     for a in authors:
-        f = data_dir() / "resource" / f"limit_wording_author_{a}.json"
+        f = author_file(a)
         if not f.is_file(): raise DataError(f"{f}: no such file; expected the complete requests of limit-wording author {a!r}")
         complete = read_json(f).get("complete")
         if not isinstance(complete, list): raise DataError(f"{f}: expected a 'complete' list of requests")
