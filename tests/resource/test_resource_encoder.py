@@ -132,7 +132,7 @@ def test_train_decoder_with_the_frozen_lm(small, tmp_path, capsys):
     assert "less than 0.0:" in capsys.readouterr().out      # the terminal says which margin its asking table is for
     _plan_answers_as_the_run_scored(d, tmp_path/"dec", got, capsys)
     # --tool_encoder_epochs 0 keeps the tool choice's MiniLM frozen (fine-tuning is exercised by 57_toolencoder and the pipeline)
-    assert got["tool_encoder"] == {"fine_tuned": False, "epochs": 0, "seconds": 0.0}
+    assert got["tool_encoder"] == {"fine_tuned": False, "epochs": 0, "seconds": 0.0, "authors": [], "author_tasks": 0}
     # --encoder: the readings are checked by re-encoding them, and the counts say what came of each row
     capsys.readouterr()
     assert main(base + ["--encoder", str(d/"enc"/"pretrained_encoder.pt"), "--out", str(tmp_path/"y")]) == 2
