@@ -31,7 +31,7 @@ def _distinct_tasks(table: ConfigTable, x, reqs, task_dim, extra=None):
     return xs[torch.from_numpy(first)], torch.tensor([names[n] for n in tools])[first]
 
 def tool_prototypes(table: ConfigTable, x, reqs, task_dim, extra=None):
-    """[T, task_dim]: mean vector of each tool's distinct training phrasings, and `extra`'s tasks (`_distinct_tasks`),
+    """[T, task_dim]: mean vector of each tool's distinct training phrasings, and `extra`'s tasks (as in `tool_readout`),
     the nearest-class-mean tool choice. Each phrasing counts once, however many requests happen to use it."""
     xs, t = _distinct_tasks(table, x, reqs, task_dim, extra)
     return torch.stack([xs[t == i].mean(0) if (t == i).any() else torch.zeros(task_dim) for i in range(len(table.tool_names))])
@@ -42,7 +42,8 @@ def tool_readout(table: ConfigTable, x, reqs, task_dim, head: str = "logistic", 
     """`(W [T, task_dim], b [T])`, the linear tool choice over normalised task vectors, fitted on each tool's distinct
     training phrasings (each counts once): `"means"`, cosine to the class means (scaled by 20, so that the tool logits
     are on a cross-entropy's scale); `"logistic"`, scikit-learn's logistic regression (its defaults, multinomial). A
-    tool with no training phrasing is never chosen. `extra`: more labelled tasks with their vectors (`_distinct_tasks`)."""
+    tool with no training phrasing is never chosen. `extra`: more labelled tasks, `(vectors [m, task_dim], frame with task and tool)` (as
+    `resource.toolencoder.author_tasks` gives them); a task the phrasings already hold keeps their tool."""
     from sklearn.linear_model import LogisticRegression
     T = len(table.tool_names)
     if head == "means": return 20 * nn.functional.normalize(tool_prototypes(table, x, reqs, task_dim, extra), dim=-1), torch.zeros(T)
