@@ -367,18 +367,18 @@ def compare_decoders(table, config_weights, normalizer, cfg: DecoderConfig = Dec
     cfg.validate()   # `tool_encoder_epochs=-1` must not act as 0: every bound is checked before any work
     loo_encoder = task_encoder or minilm_embeddings
     tuned = task_encoder is None and cfg.tool_encoder_epochs > 0
-    extra = author_tasks(cfg.tool_authors) if cfg.tool_authors else None   # more labelled tasks for the tool choice (round 26)
+    labelled = author_tasks(cfg.tool_authors) if cfg.tool_authors else None   # more labelled tasks for the tool choice (round 26)
     tool_encoder = {"fine_tuned": tuned, "epochs": cfg.tool_encoder_epochs if tuned else 0, "seconds": 0.0,
-                    "authors": list(cfg.tool_authors), "author_tasks": 0 if extra is None else len(extra)}
+                    "authors": list(cfg.tool_authors), "author_tasks": 0 if labelled is None else len(labelled)}
     with tempfile.TemporaryDirectory() as tmp:      # the tuned encoder's folder when there is no out_dir to keep it in
         if tuned:
             t0 = time.time()
-            path = train_tool_encoder(Path(out_dir or tmp) / "tool_encoder", cfg.tool_encoder_epochs, cfg.seed, cfg.device, extra)
+            path = train_tool_encoder(Path(out_dir or tmp) / "tool_encoder", cfg.tool_encoder_epochs, cfg.seed, cfg.device, labelled)
             tool_encoder["seconds"] = time.time() - t0
             task_encoder = functools.partial(minilm_embeddings, model_path=str(path))
         held, sets = decoder_datasets(table, normalizer, cfg, task_encoder)
         # the readout learns from the same labelled tasks as the encoder, read by it
-        extra = None if extra is None else ((task_encoder or minilm_embeddings)(list(extra.task)), extra)
+        extra = None if labelled is None else ((task_encoder or minilm_embeddings)(list(labelled.task)), labelled)
     allowed = torch.ones(len(table), dtype=torch.bool); allowed[torch.from_numpy(held)] = False
     (x_tr, r_tr) = sets["train"]
     assert not np.isin(r_tr.label, held).any()
