@@ -27,7 +27,9 @@ LIMIT_NAMES = {"input_size": "input size", "cpu_core": "CPU cores", "cpu_mem_gb"
 # %% ../../nbs/resource/58_limits.ipynb #58lim007
 _WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
                                      "fifteen sixteen".split())} | {"a single": 1}
-_NUM = r"(?P<num>\d{1,3}(?:,\d{3})+(?![\d])|\d+(?:\.\d+)?|\.\d+|" + "|".join(w + r"(?=\s)" for w in sorted(_WORDS, key=len, reverse=True)) + r")"
+# a decimal comma right before a unit ('1,5 seconds', '2,5 GB') is read as Europe writes it (author BA, session 39); a
+# comma before three digits is a thousands separator ('2,000 ms')
+_NUM = r"(?P<num>\d{1,3}(?:,\d{3})+(?![\d])|\d+,\d{1,2}(?=\s*[a-z])|\d+(?:\.\d+)?|\.\d+|" + "|".join(w + r"(?=\s)" for w in sorted(_WORDS, key=len, reverse=True)) + r")"
 _GB = r"(?P<unit>gb|gib|gigs?|gigabytes?|g|mb|mib|megabytes?)"
 _TIME = r"(?P<unit>ms|msecs?|millis(?:econds?)?|milliseconds?|s|secs?|seconds?)"
 _GPU_MEM_WORD = r"(?:vram|gmem|hbm\d?e?|video\s+memory|gpu[\s_-]*(?:memory|mem|ram))"
@@ -77,7 +79,8 @@ _SEGMENT = re.compile(r"[.;|,\n]")
 
 def _value(m):
     "The number `m` read, in GB or ms (None where it cannot be a limit: '1990s', 'ones')."
-    num = m.group("num").lower().replace(",", "")
+    num = m.group("num").lower()
+    num = num.replace(",", ".") if re.fullmatch(r"\d+,\d{1,2}", num) else num.replace(",", "")
     v = float(_WORDS[num]) if num in _WORDS else float(num)
     unit = (m.groupdict().get("unit") or "").lower()
     if unit[:1] == "m" and not re.match(r"ms|msec|mill|min", unit): v /= 1024       # MB -> GB
