@@ -100,13 +100,13 @@ class DecoderConfig:
     task_dim: int = field(default=384, metadata=_COUNT)           # >0: the tool is the nearest mean task vector of the training requests (first task_dim inputs)
     tool_encoder_epochs: int = field(default=3, metadata=_COUNT)   # epochs fine-tuning MiniLM on the training phrasings for the tool choice (resource.toolencoder); 0: frozen MiniLM
     tool_head: Literal["logistic", "means"] = "logistic"        # the tool choice over those vectors: logistic regression, or cosine to the class means
-    # limit-wording authors whose complete requests' tasks join the training phrasings of the tool choice, encoder and
-    # readout (`resource.toolencoder.author_tasks`; round 26): their `data/resource/limit_wording_author_{a}.json`
+    # limit-wording authors whose complete requests join the training phrasings of the tool choice, encoder and readout,
+    # read as the planner reads them (`resource.toolencoder.author_tasks`; rounds 26 and 31): `data/resource/limit_wording_author_{a}.json`
     tool_authors: list[str] = field(default_factory=list)
     # ask the user to confirm the tool when its two most probable tools differ by less than this (0: never ask): the 5th
     # percentile of the gap among training phrasings read right leaving each training author out (session 25's rule, on
     # the training wording alone, never a test set), re-applied to each new tool choice: 0.538 (session 25), 0.145 (round
-    # 24), 0.278 (round 26, A to V's tasks in every fold), 0.314 (round 28, A to AD's)
+    # 24), 0.278 (round 26, A to V's tasks in every fold), 0.314 (round 28, A to AD's; kept for round 31: `resource.phrasings`)
     confirm_margin: float = field(default=0.314, metadata=_RATIO)
     seed: int = field(default=0, metadata=_COUNT)
     device: str = "cpu"

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['LIMIT_KEYS', 'LIMIT_TEMPLATES', 'LIMIT_NAMES', 'SIZE_SHORTHAND', 'SIZE_LETTERS', 'REQUEST_FORM', 'quantity_spans',
-           'size_spans', 'and_list', 'without_size', 'task_as_read', 'read_free_limits', 'parse_limits']
+           'size_spans', 'and_list', 'without_size', 'task_as_read', 'read_free_limits', 'parse_limits', 'tool_reading']
 
 # %% ../../nbs/resource/58_limits.ipynb #58lim004
 import re
@@ -241,3 +241,14 @@ def parse_limits(text):
         if not task: raise DataError(f"request names no task before its limits; expected {REQUEST_FORM}")
         return task, g["size"], limits
     return read_free_limits(text)
+
+# %% ../../nbs/resource/58_limits.ipynb #58lim032
+def tool_reading(text: str, task: str | None = None) -> str:
+    """The words the tool choice reads from a request: in a generated form (`LIMIT_TEMPLATES`), its task (`parse_limits`;
+    `task`: what it read, where the caller has read the request already); in free wording, or a generated form that does
+    not read, the whole request in plain words (`plain_task`)."""
+    if any(rx.search(text) for rx in _LIMIT_RE):
+        if task is not None: return task
+        try: return parse_limits(text)[0]
+        except DataError: pass
+    return plain_task(text)

@@ -21,7 +21,7 @@ from ..core.safeio import read_text, confine
 from .config import DecoderConfig
 from .data import ConfigTable, FeatureNormalizer, load_config_table, check_trained_table
 from .decoder import request_features, config_fits, limit_rows
-from .limits import parse_limits, and_list, LIMIT_KEYS
+from .limits import parse_limits, tool_reading, and_list, LIMIT_KEYS
 from .encoder import minilm_embeddings
 from .scorer import DECODER_MANIFEST, DECODER_MANIFEST_VERSION, TASK_ENCODERS, VARIANTS, make_decoder, decoder_outputs
 from .toolchoice import unsure_tools
@@ -88,11 +88,12 @@ class Planner:
         """One answer per request: `answer` ("configuration", "no feasible configuration" or "confirm the tool"),
         `options`, the tools offered with their probability and configuration (one; two when the tool is to be confirmed;
         with no configuration, `short_of` says which limits no configuration of that tool and size meets), and `read`,
-        the task, input size and limits read from the request (`resource.limits.parse_limits`)."""
+        the task, input size and limits read from the request (`resource.limits.parse_limits`). The tool is chosen from
+        `tool_reading` of the request: free wording is read whole (round 31)."""
         texts = list(texts)
         parsed = parse_requests(texts)                  # each request read once: free wording costs about 0.25 ms
         if not texts: return []
-        tasks = [task for task, _, _ in parsed]
+        tasks = [tool_reading(t, task) for t, (task, _, _) in zip(texts, parsed)]
         lim = limit_rows(parsed)
         distinct = sorted(set(tasks))
         x = request_features(self.normalizer, tasks, lim, dict(zip(distinct, self.task_encoder(distinct))))

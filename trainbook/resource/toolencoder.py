@@ -19,9 +19,8 @@ from ..core.train import fit
 from ..core.trainconfig import TrainConfig
 from .encoder import mean_pooled, minilm_embeddings
 from .config import author_file
-from .limits import parse_limits
+from .limits import tool_reading
 from .phrasings import TASK_PHRASES, task_phrases
-from .taskwords import plain_task
 
 # %% ../../nbs/resource/57_toolencoder.ipynb #57a00006
 def tool_encoder_train_config(seed: int = 0, device: str = "cpu", **kw) -> TrainConfig:
@@ -63,8 +62,8 @@ def finetune_sentence_encoder(texts, labels, out_dir, cfg: TrainConfig | None = 
 # %% ../../nbs/resource/57_toolencoder.ipynb #57a00021
 def author_tasks(authors) -> pd.DataFrame:
     """`task`, `tool`, `author`: each complete request of these limit-wording authors
-    (`data/resource/limit_wording_author_{author}.json`), its task as the planner reads it (`parse_limits`; a request
-    it refuses, `plain_task` of the whole) and the tool its author meant. DataError naming the file where one is missing,
+    (`data/resource/limit_wording_author_{author}.json`), as the planner's tool choice reads it (`tool_reading`: free
+    wording whole, in plain words), and the tool its author meant. DataError naming the file where one is missing,
     or a request has no text or a tool the registry does not know."""
     rows = []
     for a in authors:
@@ -75,9 +74,7 @@ def author_tasks(authors) -> pd.DataFrame:
         for i, r in enumerate(complete):
             if not isinstance(r, dict) or not isinstance(r.get("request"), str) or r.get("tool") not in TASK_PHRASES:
                 raise DataError(f"{f}: complete request {i} needs a 'request' text and a 'tool' among {', '.join(TASK_PHRASES)}")
-            try: task = parse_limits(r["request"])[0]
-            except DataError: task = plain_task(r["request"])
-            rows.append({"task": task, "tool": r["tool"], "author": a})
+            rows.append({"task": tool_reading(r["request"]), "tool": r["tool"], "author": a})
     return pd.DataFrame(rows, columns=["task", "tool", "author"])
 
 # %% ../../nbs/resource/57_toolencoder.ipynb #57a0000c
