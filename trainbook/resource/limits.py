@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['LIMIT_KEYS', 'LIMIT_TEMPLATES', 'LIMIT_NAMES', 'SIZE_SHORTHAND', 'SIZE_LETTERS', 'REQUEST_FORM', 'quantity_spans',
-           'size_spans', 'and_list', 'without_size', 'task_as_read', 'read_free_limits', 'parse_limits', 'tool_reading']
+           'size_spans', 'and_list', 'without_size', 'task_as_read', 'read_free_limits', 'generated_form',
+           'parse_limits', 'tool_reading']
 
 # %% ../../nbs/resource/58_limits.ipynb #58lim004
 import re
@@ -226,28 +227,30 @@ def read_free_limits(text):
     if not task: raise DataError("request names no task beside its limits")
     return task, size, {k: next(iter(values[k])) for k in LIMIT_KEYS}
 
+def generated_form(text):
+    "The match of the first generated form (`LIMIT_TEMPLATES`) `text` is written in; None for free wording."
+    return next((m for rx in _LIMIT_RE if (m := rx.search(text)) is not None), None)
+
 def parse_limits(text):
     """`(task, size, limits)` read from a request: its generated forms (`LIMIT_TEMPLATES`) first, else free wording
     (`read_free_limits`); DataError, saying what was expected, if it names no task, misses or repeats a limit, names
     another size than `INPUT_SIZES` or a limit that is no number."""
-    for rx in _LIMIT_RE:
-        m = rx.search(text)
-        if m is None: continue
-        g, task = m.groupdict(), text[:m.start()].strip()
-        if g["size"] not in INPUT_SIZES: raise DataError(f"input size {g['size']!r} is not one of {', '.join(INPUT_SIZES)}")
-        try: limits = {k: float(g[v]) for k, v in zip(LIMIT_KEYS, ["cpu", "mem", "sm", "gmem", "lat"])}
-        except ValueError: raise DataError(f"a limit is not a number in {m.group(0)[:80]!r}") from None
-        task = task_as_read(task, g["size"])
-        if not task: raise DataError(f"request names no task before its limits; expected {REQUEST_FORM}")
-        return task, g["size"], limits
-    return read_free_limits(text)
+    m = generated_form(text)
+    if m is None: return read_free_limits(text)
+    g, task = m.groupdict(), text[:m.start()].strip()
+    if g["size"] not in INPUT_SIZES: raise DataError(f"input size {g['size']!r} is not one of {', '.join(INPUT_SIZES)}")
+    try: limits = {k: float(g[v]) for k, v in zip(LIMIT_KEYS, ["cpu", "mem", "sm", "gmem", "lat"])}
+    except ValueError: raise DataError(f"a limit is not a number in {m.group(0)[:80]!r}") from None
+    task = task_as_read(task, g["size"])
+    if not task: raise DataError(f"request names no task before its limits; expected {REQUEST_FORM}")
+    return task, g["size"], limits
 
 # %% ../../nbs/resource/58_limits.ipynb #58lim032
 def tool_reading(text: str, task: str | None = None) -> str:
     """The words the tool choice reads from a request: in a generated form (`LIMIT_TEMPLATES`), its task (`parse_limits`;
     `task`: what it read, where the caller has read the request already); in free wording, or a generated form that does
     not read, the whole request in plain words (`plain_task`)."""
-    if any(rx.search(text) for rx in _LIMIT_RE):
+    if generated_form(text) is not None:
         if task is not None: return task
         try: return parse_limits(text)[0]
         except DataError: pass
