@@ -28,12 +28,23 @@ LIMIT_NAMES = {"input_size": "input size", "cpu_core": "CPU cores", "cpu_mem_gb"
 # %% ../../nbs/resource/58_limits.ipynb #58lim007
 _WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
                                      "fifteen sixteen".split())} | {"a single": 1}
+# a fraction of a unit in words: 'half a second', 'under a tenth of a second' (authors AD, AM, AQ, BE, BI, V; session 41)
+_FRACTIONS = {"half a": 0.5, "a quarter of a": 0.25, "a tenth of a": 0.1}
+_SPELLED = _WORDS | _FRACTIONS
 # a decimal comma right before a unit ('1,5 seconds', '2,5 GB') is read as Europe writes it (author BA, session 39); a
 # comma before three digits is a thousands separator ('2,000 ms')
-_NUM = r"(?P<num>\d{1,3}(?:,\d{3})+(?![\d])|\d+,\d{1,2}(?=\s*[a-z])|\d+(?:\.\d+)?|\.\d+|" + "|".join(w + r"(?=\s)" for w in sorted(_WORDS, key=len, reverse=True)) + r")"
+_NUM = r"(?P<num>\d{1,3}(?:,\d{3})+(?![\d])|\d+,\d{1,2}(?=\s*[a-z])|\d+(?:\.\d+)?|\.\d+|" + "|".join(w + r"(?=\s)" for w in sorted(_SPELLED, key=len, reverse=True)) + r")"
 _GB = r"(?P<unit>gb|gib|gigs?|gigabytes?|g|mb|mib|megabytes?)"
-_TIME = r"(?P<unit>ms|msecs?|millis(?:econds?)?|milliseconds?|s|secs?|seconds?)"
-_GPU_MEM_WORD = r"(?:vram|gmem|hbm\d?e?|video\s+memory|gpu[\s_-]*(?:memory|mem|ram))"
+_TIME_UNITS = r"ms|msecs?|mill?is(?:econds?)?|s|secs?|seconds?"     # 'milisecond' too (author AY)
+_TIME = r"(?P<unit>" + _TIME_UNITS + r")"
+_MIN_UNITS = r"mins?|minutes?"
+_MINUTES = r"(?P<unit>" + _MIN_UNITS + r")"
+# words that make the time after them a latency, in minutes too ('budget 1.5 min', 'if we allow 3 minutes'), and a '90s'
+# after them no decade ('deadline 90s'); not 'in' ('in 2 minutes' may be the input's length)
+_LAT_LEAD = r"(?P<lead>lat(?:ency)?|budget|deadline|target|timeout|allow|tolerate|within|up\s+to)"
+# words that make the minutes before them a latency: '2 min latency ok', '3 min deadline', '2 min per job ok'
+_LAT_AFTER = r"(?:lat(?:ency)?|budget|deadline|timeout|ok(?:ay)?|max|per)"
+_GPU_MEM_WORD = r"(?:vram|gmem|hbm\d?e?|(?:video|device)\s+memory|gpu[\s_-]*(?:memory|mem|ram))"   # 'device memory' (author Y)
 _GPU_MEM = r"(?:" + _GPU_MEM_WORD + r"|(?:on\s+(?:the\s+)?)?gpu)"
 _CPU_MEM = r"(?:sys(?:tem)?\s+(?:memory|ram)|host\s+mem(?:ory)?|cpu[\s_-]*mem(?:ory)?|ram|memory|mem)"
 _CPU_MEM_AFTER = r"(?:" + _CPU_MEM + r"|host)"   # '256 GB host'; never 'host' before a number ('host 24 cores')
@@ -62,16 +73,21 @@ _QUANTITY_RE = [(k, re.compile(p, re.I)) for k, p in [
     ("cpu_core", _B + _CORE + _REL + _NUM + _E),
     ("cpu_core", _B + r"(?P<num>\d{1,3})c" + _E),                    # '16c', '12c/24GB': cores as practitioners write them
     ("latency_ms", _B + _NUM + r"(?:\s*|-)" + _TIME + _E),           # '2-second latency' too
-    # minutes only after a latency word: 'latency up to 2 minutes', never 'this 90-minute lecture' (author M, session 34)
-    ("latency_ms", _B + r"lat(?:ency)?" + _REL + _NUM + r"\s*(?P<unit>mins?|minutes?)" + _E),
-    ("latency_ms", _B + _NUM + r"\s*(?P<unit>mins?|minutes?)\s+(?=(?:lat(?:ency)?|budget)\b)"),   # '2 min latency ok', '1 min budget'
+    # minutes only after or before a latency word: 'latency up to 2 minutes', '3 min deadline', never 'this 90-minute
+    # lecture' (author M, session 34); a time after such a word is read even where alone it could be a decade
+    ("latency_ms", _B + _LAT_LEAD + _REL + _NUM + r"(?:\s*|-)(?P<unit>" + _TIME_UNITS + "|" + _MIN_UNITS + ")" + _E),
+    ("latency_ms", _B + _NUM + r"\s*" + _MINUTES + r"\s+(?=" + _LAT_AFTER + r"\b)"),
+    ("latency_ms", _B + r"(?:under|within|below|less\s+than|faster\s+than)\s+(?P<num>a)\s+(?P<unit>second)" + _E),   # 'under a second'
     ("memory_gb", _B + _NUM + r"\s*" + _GB + _E),          # an amount of memory with no word for which: read by its side
 ]]
 # 'no accelerator', 'no graphic card', 'only CPU' too (authors M and N, session 34)
 _NO_GPU = re.compile(r"\b(?:no|without(?:\s+an?)?|zero|0)\s+(?:gpus?|accel(?:erators?)?|graphics?\s+cards?)\b|\bcpu[-\s]only\b"
                      r"|\bonly\s+(?:a\s+|the\s+)?cpus?\b|\bgpu\s*[:=]?\s*none\b"
                      # 'GPU not have', 'no have GPU', 'don\'t have a GPU' (authors Q and R)
-                     r"|\bgpus?\s+not\s+(?:have|available)\b|\b(?:no|not|don'?t|do\s+not)\s+have\s+(?:a\s+|any\s+)?gpus?\b", re.I)
+                     r"|\bgpus?\s+not\s+(?:have|available)\b|\b(?:no|not|don'?t|do\s+not)\s+have\s+(?:a\s+|any\s+)?gpus?\b"
+                     # 'GPU is not available', 'not GPU', 'no any GPU', 'not any GPU' (authors AD, AE, AJ, AL, AM, AZ, BC, BD;
+                     # session 41); not 'not GPU-bound'
+                     r"|\bgpus?\s+is\s+not\s+available\b|\b(?:not|no)\s+any\s+gpus?\b|\bnot\s+gpus?\b(?!-)", re.I)
 # a MIG slice's profile names a GPU share, not an amount: '1g.10gb', 'MIG 1g' (its '1g' is not 1 GB; author M, session 34)
 _GPU_SLICE = re.compile(r"\b(?:mig\s+)?\d+g\.\d+gb\b|\bmig\s+\d+g\b", re.I)
 # a count written '68SM' or '4c' names its side too, so '4c/16GB' is RAM and '68SM/24GB' GPU memory
@@ -82,15 +98,17 @@ def _value(m):
     "The number `m` read, in GB or ms (None where it cannot be a limit: '1990s', 'ones')."
     num = m.group("num").lower()
     num = num.replace(",", ".") if re.fullmatch(r"\d+,\d{1,2}", num) else num.replace(",", "")
-    v = float(_WORDS[num]) if num in _WORDS else float(num)
+    v = 1.0 if num == "a" else float(_SPELLED[num]) if num in _SPELLED else float(num)    # 'a' only in 'under a second'
     unit = (m.groupdict().get("unit") or "").lower()
-    if unit[:1] == "m" and not re.match(r"ms|msec|mill|min", unit): v /= 1024       # MB -> GB
-    if unit == "s" and v > 60: return None             # '1990s' is a decade, not a latency
+    if unit[:1] == "m" and not re.match(r"ms|msec|mil|min", unit): v /= 1024       # MB -> GB
+    # '1990s', '80s' are decades, not a latency; '120s', '90 s' and 'deadline 90s' are not
+    if unit == "s" and v > 60 and not m.groupdict().get("lead") and re.fullmatch(r"(?:1[89]\d|20\d|[1-9])0s", m.group(0), re.I): return None
     if unit in ("s", "sec", "secs", "second", "seconds"): v = round(v * 1000, 6)    # 0.216 s is 216 ms, not 216.00000000000003
     if unit[:3] == "min": v = round(v * 60000, 6)        # 'latency 1 min per batch call'
     return v
 
 _GROUP = re.compile(r"[.;|\n]")   # a group of comma clauses under one label: 'GPU: 40 SMs, 16 GB'
+_GPU_UNLESS_STATED = "gpu_mem_gb unless stated"   # a 'memory' under a GPU word (authors AR, BA, BM, G, M, O, T; session 41)
 
 def _side(text, start, group=False):
     """'gpu' or 'cpu': the side the nearest resource word before `start` names, in its clause, else (with `group`, for an
@@ -115,10 +133,16 @@ def quantity_spans(text):
             if key == "memory_gb" or (key == "cpu_mem_gb" and re.search(r"memory|mem", m.group(0), re.I) and not re.search(r"ram", m.group(0), re.I)):
                 side = _side(text, m.start(), group=key == "memory_gb")
                 if key == "memory_gb" and side is None: continue
-                key = "gpu_mem_gb" if side == "gpu" else "cpu_mem_gb"
+                # a labelled 'memory' whose clause names no side, in a list under a GPU word ('GPU V100 80 SMs, 16GB memory'):
+                # settled below, once every amount is read
+                if side is None and _side(text, m.start(), group=True) == "gpu": key = _GPU_UNLESS_STATED
+                else: key = "gpu_mem_gb" if side == "gpu" else "cpu_mem_gb"
             taken.append(m.span()); found.append((key, v, *m.span()))
     for m in _NO_GPU.finditer(text):
         if free(*m.span()): found += [("gpu_sm", 0.0, *m.span()), ("gpu_mem_gb", 0.0, *m.span())]
+    # ... the GPU's memory where nothing else states it, else RAM, as 'VRAM 12GB, SMs 60, memory 24GB' is
+    gpu_stated = any(f[0] == "gpu_mem_gb" for f in found)
+    found = [("cpu_mem_gb" if gpu_stated else "gpu_mem_gb", *f[1:]) if f[0] == _GPU_UNLESS_STATED else f for f in found]
     return sorted(found, key=lambda f: f[2])
 
 # %% ../../nbs/resource/58_limits.ipynb #58lim010
@@ -205,6 +229,23 @@ def task_as_read(task: str, size: str) -> str:
     (round 18: "ResNet-50 cls" -> "classification")."""
     return plain_task(without_size(task, size))
 
+_EDGE = _LEAD_INS | {"within", "-", "--", "(", "+", "&", "/", "<", "=", "≤", "just"}
+
+def _words_left(text, spans, size):
+    """The task where `_task` finds none because its words stand only among or after the limits (`spans`): of the clauses
+    between limits, the one with the most words other than lead-ins and `size`'s word, without lead-ins at its ends ('Is
+    16 cores + 64 GB enough to caption a dump within 1.5 s?' -> 'enough to caption a dump'); '' where there is none."""
+    best, most, pos = "", 0, 0
+    for s, e in sorted(spans) + [(len(text), len(text))]:
+        for clause in _CLAUSE.split(text[pos:s]) if s > pos else ():
+            tokens = re.findall(r"[\w'-]+|\S", clause)
+            while tokens and tokens[0].lower() in _EDGE: tokens.pop(0)
+            while tokens and tokens[-1].lower() in _EDGE: tokens.pop()
+            n = sum(t.lower() not in _LEAD_INS and t[0].isalpha() for t in re.findall(r"[\w'-]+", without_size(" ".join(tokens), size)))
+            if n > most: best, most = clause[clause.find(tokens[0]):clause.rfind(tokens[-1]) + len(tokens[-1])], n
+        pos = max(pos, e)
+    return best
+
 def read_free_limits(text):
     "`(task, size, limits)` from free wording of a request; DataError naming what is missing, unknown or stated twice."
     spans = quantity_spans(text)
@@ -222,8 +263,11 @@ def read_free_limits(text):
     if missing: raise DataError(f"request does not state its {_listed(missing)}; expected {REQUEST_FORM}")
     size = named.pop()
     slices = [m.span() for m in _GPU_SLICE.finditer(text)]   # no task word either
-    task = _task(text, [(s, e) for *_, s, e in spans] + slices + [(s, e) for _, s, e, st in sizes if st], [(s, e) for _, s, e, st in sizes if not st])
-    task = task_as_read(task, size)
+    amounts = [(s, e) for *_, s, e in spans] + slices
+    # the task's words, else (since round 31 the tool choice reads the whole request) the words the amounts leave, where
+    # `task_as_read` drops the size's word
+    task = _task(text, amounts + [(s, e) for _, s, e, st in sizes if st], [(s, e) for _, s, e, st in sizes if not st])
+    task = task_as_read(task or _words_left(text, amounts, size), size)
     if not task: raise DataError("request names no task beside its limits")
     return task, size, {k: next(iter(values[k])) for k in LIMIT_KEYS}
 
