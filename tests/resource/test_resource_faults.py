@@ -327,7 +327,10 @@ def test_plan_requests_refused_where_they_are(reg, decoder, tmp_path, capsys):
     refused(capsys, *_plan(reg, decoder, REQ.replace("small", "huge")), says=("'huge' is not one of small, medium, large",))
     # a user's own wording is read, and the terminal says what was read; a limit it leaves out is named
     assert main(list(map(str, _plan(reg, decoder, "Caption this photo, small input, 2 vCPUs / 4GB RAM / no GPU, within 1.5 s")))) == 0
-    assert "read as: task 'Caption this photo'; small input, at most 2 CPU cores, 4 GB RAM, 0 GPU SMs, 0 GB GPU memory, 1500 ms" in capsys.readouterr().out
+    out = capsys.readouterr().out                # the tool is chosen from the whole request, so no task cut from it is shown
+    assert "read as: small input, at most 2 CPU cores, 4 GB RAM, 0 GPU SMs, 0 GB GPU memory, 1500 ms; the tool from the whole request" in out
+    assert main(list(map(str, _plan(reg, decoder, REQ)))) == 0                  # a generated form: its task is what the tool is chosen from
+    assert "read as: task " in capsys.readouterr().out
     refused(capsys, *_plan(reg, decoder, "Caption this photo, small input, 2 cores, 4GB RAM, 20 SMs, 900ms"), names="request 1",
             says=("does not state its GPU memory",))
     refused(capsys, *_plan(reg, decoder, "Caption this photo, small input, 2 cores, 8 cores, 4GB RAM, no GPU, 900ms"),

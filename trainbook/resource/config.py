@@ -125,5 +125,5 @@ def author_file(author: str) -> Path:
 
 def limit_wording_authors() -> list[str]:
     "Every limit-wording author with a file under `author_file`'s folder, in the order they wrote: 'a' to 'z', then 'aa', ...."
-    return sorted((p.stem.removeprefix("limit_wording_author_") for p in author_file("*").parent.glob(author_file("*").name)),
-                  key=lambda a: (len(a), a))
+    pattern = author_file("*")
+    return sorted((p.stem.removeprefix("limit_wording_author_") for p in pattern.parent.glob(pattern.name)), key=lambda a: (len(a), a))

@@ -33,7 +33,8 @@ _FRACTIONS = {"half a": 0.5, "a quarter of a": 0.25, "a tenth of a": 0.1}
 _SPELLED = _WORDS | _FRACTIONS
 # a decimal comma right before a unit ('1,5 seconds', '2,5 GB') is read as Europe writes it (author BA, session 39); a
 # comma before three digits is a thousands separator ('2,000 ms')
-_NUM = r"(?P<num>\d{1,3}(?:,\d{3})+(?![\d])|\d+,\d{1,2}(?=\s*[a-z])|\d+(?:\.\d+)?|\.\d+|" + "|".join(w + r"(?=\s)" for w in sorted(_SPELLED, key=len, reverse=True)) + r")"
+_DECIMAL_COMMA = r"\d+,\d{1,2}"
+_NUM = r"(?P<num>\d{1,3}(?:,\d{3})+(?![\d])|" + _DECIMAL_COMMA + r"(?=\s*[a-z])|\d+(?:\.\d+)?|\.\d+|" + "|".join(w + r"(?=\s)" for w in sorted(_SPELLED, key=len, reverse=True)) + r")"
 _GB = r"(?P<unit>gb|gib|gigs?|gigabytes?|g|mb|mib|megabytes?)"
 _TIME_UNITS = r"ms|msecs?|mill?is(?:econds?)?|s|secs?|seconds?"     # 'milisecond' too (author AY)
 _TIME = r"(?P<unit>" + _TIME_UNITS + r")"
@@ -97,7 +98,7 @@ _SEGMENT = re.compile(r"[.;|,\n]")
 def _value(m):
     "The number `m` read, in GB or ms (None where it cannot be a limit: '1990s', 'ones')."
     num = m.group("num").lower()
-    num = num.replace(",", ".") if re.fullmatch(r"\d+,\d{1,2}", num) else num.replace(",", "")
+    num = num.replace(",", ".") if re.fullmatch(_DECIMAL_COMMA, num) else num.replace(",", "")
     v = 1.0 if num == "a" else float(_SPELLED[num]) if num in _SPELLED else float(num)    # 'a' only in 'under a second'
     unit = (m.groupdict().get("unit") or "").lower()
     if unit[:1] == "m" and not re.match(r"ms|msec|mil|min", unit): v /= 1024       # MB -> GB

@@ -87,9 +87,10 @@ class Planner:
     def plan(self, texts) -> list:
         """One answer per request: `answer` ("configuration", "no feasible configuration" or "confirm the tool"),
         `options`, the tools offered with their probability and configuration (one; two when the tool is to be confirmed;
-        with no configuration, `short_of` says which limits no configuration of that tool and size meets), and `read`,
-        the task, input size and limits read from the request (`resource.limits.parse_limits`). The tool is chosen from
-        `tool_reading` of the request: free wording is read whole (round 31)."""
+        with no configuration, `short_of` says which limits no configuration of that tool and size meets), `read`, the
+        task, input size and limits read from the request (`resource.limits.parse_limits`), and `tool_from`, what the tool
+        was chosen from (`tool_reading`): the "task" of a generated form, or the "whole request" of free wording (round 31),
+        whose task as read is then only what the limits leave."""
         texts = list(texts)
         parsed = parse_requests(texts)                  # each request read once: free wording costs about 0.25 ms
         if not texts: return []
@@ -106,7 +107,8 @@ class Planner:
         req, cid = np.array([o[0] for o in opts], np.int64), np.array([o[2] for o in opts], np.int64)
         fits = config_fits(self.table, np.maximum(cid, 0), lim[req, 0], lim[req, 1:])
         out = [{"request": t, "answer": "configuration" if c >= 0 else "no feasible configuration", "options": [],
-                "read": {"task": task, "input_size": size, **limits}} for t, c, (task, size, limits) in zip(texts, cfgs, parsed)]
+                "read": {"task": task, "input_size": size, **limits}, "tool_from": "task" if tool_text == task else "whole request"}
+               for t, c, (task, size, limits), tool_text in zip(texts, cfgs, parsed, tasks)]
         for (i, t, c), ok in zip(opts, fits.tolist()):
             tool, conf = self.table.tool_names[t], None if c < 0 else {"id": c, **self._config_rows[c], "within_limits": ok}
             opt = {"tool": tool, "probability": float(probs[i, t]), "configuration": conf}
@@ -190,9 +192,12 @@ def describe_short(short: dict | None, read: dict) -> str:
     if not short: return ""
     return f"every {read['input_size']}-input one needs at least " + and_list(f"{_amounts(short, [k])} (you allow {read[k]:g})" for k in short)
 
-def describe_read(r: dict) -> str:
-    "What was read from a request, in words: free wording is read by rules, so the user sees what the planner planned for."
-    return f"read as: task {r['task']!r}; {r['input_size']} input, at most {_amounts(r)}"
+def describe_read(r: dict, tool_from: str = "task") -> str:
+    """What was read from a request, in words: free wording is read by rules, so the user sees what the planner planned for.
+    The task only where the tool was chosen from it (`tool_from`, a plan's): in free wording the tool is chosen from the
+    whole request, and the task cut from it ('would', of 'would 8 cores ... do for captioning ...?') would mislead."""
+    limits = f"{r['input_size']} input, at most {_amounts(r)}"
+    return f"read as: task {r['task']!r}; {limits}" if tool_from == "task" else f"read as: {limits}; the tool from the whole request"
 
 def _option(o: dict, read: dict) -> str:
     "One offered tool in words: its probability and configuration, and why nothing fits where nothing does."
@@ -204,6 +209,6 @@ def describe_plan(plan: dict) -> str:
     """A plan as the terminal shows it: the request, what was read from it, then its answer (both offered tools when the
     tool is to be confirmed)."""
     opts = [_option(o, plan["read"]) for o in plan["options"]]
-    head = [plan["request"], "  " + describe_read(plan["read"])]
+    head = [plan["request"], "  " + describe_read(plan["read"], plan.get("tool_from", "task"))]
     if plan["answer"] == "confirm the tool": return "\n".join([*head, "  unsure of the tool, confirm one:", *(f"    {o}" for o in opts)])
     return "\n".join([*head, "  " + opts[0]])
