@@ -42,7 +42,7 @@ _MIN_UNITS = r"mins?|minutes?"
 _MINUTES = r"(?P<unit>" + _MIN_UNITS + r")"
 # words that make the time after them a latency, in minutes too ('budget 1.5 min', 'if we allow 3 minutes'), and a '90s'
 # after them no decade ('deadline 90s'); not 'in' ('in 2 minutes' may be the input's length)
-_LAT_LEAD = r"(?P<lead>lat(?:ency)?|budget|deadline|target|timeout|allow|tolerate|within|up\s+to)"
+_LAT_LEAD = r"(?:lat(?:ency)?|budget|deadline|target|timeout|allow|tolerate|within|up\s+to)"
 # words that make the minutes before them a latency: '2 min latency ok', '3 min deadline', '2 min per job ok'
 _LAT_AFTER = r"(?:lat(?:ency)?|budget|deadline|timeout|ok(?:ay)?|max|per)"
 _GPU_MEM_WORD = r"(?:vram|gmem|hbm\d?e?|(?:video|device)\s+memory|gpu[\s_-]*(?:memory|mem|ram))"   # 'device memory' (author Y)
@@ -102,8 +102,8 @@ def _value(m):
     v = 1.0 if num == "a" else float(_SPELLED[num]) if num in _SPELLED else float(num)    # 'a' only in 'under a second'
     unit = (m.groupdict().get("unit") or "").lower()
     if unit[:1] == "m" and not re.match(r"ms|msec|mil|min", unit): v /= 1024       # MB -> GB
-    # '1990s', '80s' are decades, not a latency; '120s', '90 s' and 'deadline 90s' are not
-    if unit == "s" and v > 60 and not m.groupdict().get("lead") and re.fullmatch(r"(?:1[89]\d|20\d|[1-9])0s", m.group(0), re.I): return None
+    # '1990s', '80s' are decades, not a latency; '120s', '90 s' and 'deadline 90s' (a match with its word) are not
+    if unit == "s" and v > 60 and re.fullmatch(r"(?:1[89]\d|20\d|[1-9])0s", m.group(0), re.I): return None
     if unit in ("s", "sec", "secs", "second", "seconds"): v = round(v * 1000, 6)    # 0.216 s is 216 ms, not 216.00000000000003
     if unit[:3] == "min": v = round(v * 60000, 6)        # 'latency 1 min per batch call'
     return v
@@ -239,11 +239,12 @@ def _words_left(text, spans, size):
     best, most, pos = "", 0, 0
     for s, e in sorted(spans) + [(len(text), len(text))]:
         for clause in _CLAUSE.split(text[pos:s]) if s > pos else ():
-            tokens = re.findall(r"[\w'-]+|\S", clause)
-            while tokens and tokens[0].lower() in _EDGE: tokens.pop(0)
-            while tokens and tokens[-1].lower() in _EDGE: tokens.pop()
-            n = sum(t.lower() not in _LEAD_INS and t[0].isalpha() for t in re.findall(r"[\w'-]+", without_size(" ".join(tokens), size)))
-            if n > most: best, most = clause[clause.find(tokens[0]):clause.rfind(tokens[-1]) + len(tokens[-1])], n
+            tokens = list(re.finditer(r"[\w'-]+|\S", clause))
+            while tokens and tokens[0].group().lower() in _EDGE: tokens.pop(0)
+            while tokens and tokens[-1].group().lower() in _EDGE: tokens.pop()
+            kept = clause[tokens[0].start():tokens[-1].end()] if tokens else ""
+            n = sum(w.lower() not in _LEAD_INS and w[0].isalpha() for w in re.findall(r"[\w'-]+", without_size(kept, size)))
+            if n > most: best, most = kept, n
         pos = max(pos, e)
     return best
 
