@@ -78,7 +78,6 @@ _QUANTITY_RE = [(k, re.compile(p, re.I)) for k, p in [
     ("cpu_mem_gb", _B + _CPU_MEM + _SYM + _NUM + _E),
     ("gpu_sm", _B + _NUM + r"(?:\s*|-)" + _SM + _E),                 # '28-SM slice' too
     ("gpu_sm", _B + _SM + r"(?:\s+(?:count|budget|limit|cap))?" + _REL + _NUM + _E),      # 'sm count: 84', 'gpu sm budget 66'
-
     ("cpu_core", _B + _NUM + r"(?:\s*|-)(?:(?:arm|x86|physical|logical)\s+)?" + _CORE + _E),     # '6-core', '4 ARM cores'
     ("cpu_core", _B + _CORE + _REL + _NUM + _E),
     ("cpu_core", _B + r"(?P<num>\d{1,3})c" + _E),                    # '16c', '12c/24GB': cores as practitioners write them
